@@ -1,0 +1,51 @@
+# passaparola: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+LOCAL := deploy/local
+
+.PHONY: help venv up down status demo test chaos lint format clean
+
+help:
+	@echo "make demo    a fresh local stack, the demo played through it (leaves it up)"
+	@echo "make test    run the full test suite against real servers"
+	@echo "make chaos   the chaos suite's full profile alone (about 11 minutes)"
+	@echo "make up      start the local stack in the background; make down stops it"
+	@echo "make status  what is running; make lint  ruff and mypy"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(LOCAL)/bootstrap.sh
+	@touch $@
+
+up: venv
+	@$(LOCAL)/stack.sh up
+
+down:
+	@$(LOCAL)/stack.sh down
+
+status:
+	@$(LOCAL)/stack.sh status
+
+demo: venv
+	@$(LOCAL)/demo.sh
+
+test: venv
+	@$(LOCAL)/test.sh
+
+# The whole stack under faults, full size (make test runs the short profile).
+chaos: venv
+	@PASSAPAROLA_CHAOS_PROFILE=full $(LOCAL)/test.sh -m chaos tests/chaos
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean: down
+	rm -rf var $(VENV)

@@ -1,0 +1,193 @@
+"""The ``passaparola`` command: start a service, or run an operator's task.
+
+Errors are named and have their own exit codes; a person never sees a
+traceback for something they can fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import aio_pika
+
+from services import privacy_cli
+from services.console import cli as console_cli
+from services.ingest import cli as ingest_cli
+from services.matcher import cli as matcher_cli
+from shared import db, dlq, logs, migrations
+from shared.commands import EXIT_DATA, EXIT_USAGE, CliError, with_broker, with_pool
+from shared.service import EXIT_CONFIG, ServiceSpec, load_settings
+from shared.settings import markdown_table
+from shared.topology import SERVICE_QUEUES
+
+
+def _specs() -> dict[str, ServiceSpec]:
+    # Imported here: each service's wiring is loaded only when it is asked for.
+    from services.ingest.service import SPEC as INGEST
+    from services.matcher.service import SPEC as MATCHER
+    from services.notifier.service import SPEC as NOTIFIER
+
+    return {s.name: s for s in (INGEST, MATCHER, NOTIFIER)}
+
+
+def _run_service(args: argparse.Namespace) -> int:
+    from shared.service import main
+
+    main(_specs()[args.command])
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+
+    async def work(pool: db.Pool) -> int:
+        async with pool.acquire() as conn:
+            from services.console.service import SPEC as CONSOLE
+
+            for spec in [*_specs().values(), CONSOLE]:
+                try:
+                    applied = await migrations.apply(conn, spec.name, spec.migrations)
+                except migrations.MigrationError as exc:
+                    raise CliError("MigrationError", str(exc), EXIT_DATA) from None
+                names = [f"{m.version:03d}_{m.name}" for m in applied]
+                print(f"{spec.name}: {', '.join(names) if names else 'up to date'}")
+        return 0
+
+    return asyncio.run(with_pool(settings, work))
+
+
+def _ping(args: argparse.Namespace) -> int:
+    from services.ingest.ping import send_pings
+
+    settings = load_settings()
+
+    async def work(pool: db.Pool) -> int:
+        for event_id in await send_pings(pool, args.count, args.note):
+            print(event_id)
+        return 0
+
+    return asyncio.run(with_pool(settings, work))
+
+
+def _queue_name(name: str) -> str:
+    from shared.service import topology_from
+
+    topology = topology_from(load_settings())
+    known = {topology.dead_letter_queue(spec): spec for spec in SERVICE_QUEUES}
+    known.update({spec.name: spec for spec in SERVICE_QUEUES})
+    spec = known.get(name) or known.get(f"{topology.namespace}.{name}.dlq")
+    if spec is None:
+        raise CliError(
+            "UnknownQueue",
+            f"no dead-letter queue for {name!r}; "
+            f"known: {', '.join(s.name for s in SERVICE_QUEUES)}",
+            EXIT_USAGE,
+        )
+    return topology.dead_letter_queue(spec)
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    if args.action == "forget":
+        return _dlq_forget(args)
+    settings = load_settings()
+    queue = _queue_name(args.queue)
+    ids = set(args.id) if args.id else None
+    if args.action in ("replay", "discard") and ids is None and not args.all:
+        raise CliError("NothingSelected", "name messages with --id, or pass --all", EXIT_USAGE)
+
+    async def work(connection: aio_pika.abc.AbstractConnection) -> int:
+        if args.action == "list":
+            for letter in await dlq.peek(connection, queue, args.limit):
+                print(json.dumps(letter.to_json(), ensure_ascii=False))
+            return 0
+        act = dlq.replay if args.action == "replay" else dlq.discard
+        count = await act(connection, queue, ids)
+        print(f"{args.action}: {count} message(s) from {queue}")
+        return 0
+
+    return asyncio.run(with_broker(settings, work))
+
+
+def _dlq_forget(args: argparse.Namespace) -> int:
+    """Finish an erasure in the dead-letter queues (the member's id, not the
+    platform's: it is in the erasure's log line and in member.erased)."""
+    from shared.service import topology_from
+
+    settings = load_settings()
+    try:
+        member_id = str(uuid.UUID(args.queue))
+    except ValueError:
+        raise CliError("BadId", "dlq forget needs the member's id (a UUID)", EXIT_USAGE) from None
+    topology = topology_from(settings)
+    queues = [topology.dead_letter_queue(spec) for spec in SERVICE_QUEUES]
+
+    async def work(connection: aio_pika.abc.AbstractConnection) -> int:
+        removed = await dlq.forget_member(connection, queues, member_id)
+        print(f"forget: {removed} dead letter(s) about member {member_id} removed")
+        return 0
+
+    return asyncio.run(with_broker(settings, work))
+
+
+def _settings_table(args: argparse.Namespace) -> int:
+    print(markdown_table())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="passaparola", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (
+        ("ingest", "run the ingest service (webhooks, member API, outbox relay)"),
+        ("matcher", "run the matcher service"),
+        ("notifier", "run the notifier service (emails, members' links)"),
+    ):
+        sub.add_parser(name, help=text).set_defaults(func=_run_service)
+    sub.add_parser("migrate", help="apply every service's pending migrations").set_defaults(
+        func=_migrate
+    )
+    ping = sub.add_parser("ping", help="send harmless events through the whole pipeline")
+    ping.add_argument("--count", type=int, default=1)
+    ping.add_argument("--note", default="")
+    ping.set_defaults(func=_ping)
+    dead = sub.add_parser("dlq", help="inspect, replay or discard dead-lettered messages")
+    dead.add_argument("action", choices=("list", "replay", "discard", "forget"))
+    dead.add_argument("queue", help="the service queue, e.g. matcher (forget: a member id)")
+    dead.add_argument("--id", action="append", help="a message id (repeatable)")
+    dead.add_argument("--all", action="store_true", help="replay or discard every message")
+    dead.add_argument("--limit", type=int, default=100)
+    dead.set_defaults(func=_dlq)
+    ingest_cli.register(sub)
+    matcher_cli.register(sub)
+    privacy_cli.register(sub)
+    console_cli.register(sub)
+    sub.add_parser("settings", help="print the settings table (Markdown)").set_defaults(
+        func=_settings_table
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command not in ("ingest", "matcher", "notifier"):
+        logs.configure("warning", "console" if sys.stderr.isatty() else "json", stream=sys.stderr)
+    handler: Callable[[argparse.Namespace], Any] = args.func
+    try:
+        return int(handler(args) or 0)
+    except CliError as exc:
+        print(f"passaparola: {exc.name}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+__all__ = ["EXIT_CONFIG", "main"]

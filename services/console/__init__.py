@@ -1,0 +1,1 @@
+"""The operator console: queues, outboxes, throughput and dead letters, live."""

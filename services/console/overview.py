@@ -1,0 +1,247 @@
+"""What an operator sees at a glance, gathered for the console and for
+``passaparola status``: each queue's depth, rates and consumers (RabbitMQ's
+management API, signed in as the AMQP URL's user), and each service's outbox
+and counters (its /metrics).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.settings import Settings
+from shared.topology import SERVICE_QUEUES
+
+TIMEOUT = aiohttp.ClientTimeout(total=5)
+WINDOW_S = 3600.0
+
+
+class ManagementUnavailable(Exception):
+    """RabbitMQ's management API cannot be reached (or refuses us)."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    name: str
+    kind: str  # main, retry, dlq, unrouted
+    service: str  # the consumer group (matcher, notifier), or "" for unrouted
+    messages: int
+    ready: int
+    unacked: int
+    consumers: int
+    publish_rate: float
+    deliver_rate: float
+    ack_rate: float
+
+
+@dataclass(frozen=True)
+class ServiceFigures:
+    """One service's /metrics, reduced to what the overview shows."""
+
+    name: str
+    url: str
+    error: str | None = None
+    outbox_depth: float | None = None
+    outbox_age_s: float | None = None
+    counters: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Overview:
+    namespace: str
+    queues: list[QueueRow]
+    services: list[ServiceFigures]
+    taken_at: float
+
+    @property
+    def dead_letter_queues(self) -> list[QueueRow]:
+        return [q for q in self.queues if q.kind == "dlq"]
+
+    @property
+    def dead_letters(self) -> int:
+        return sum(q.messages for q in self.dead_letter_queues)
+
+
+def targets(settings: Settings) -> list[tuple[str, str]]:
+    if settings.console_targets:
+        return list(settings.console_targets)
+    host = settings.http_host
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a bind-all address is not a place to call
+        host = "127.0.0.1"
+    return [
+        ("ingest", f"http://{host}:{settings.ingest_port}"),
+        ("matcher", f"http://{host}:{settings.matcher_port}"),
+        ("notifier", f"http://{host}:{settings.notifier_port}"),
+    ]
+
+
+def _management(settings: Settings) -> tuple[str, str, aiohttp.BasicAuth]:
+    parts = urlsplit(settings.amqp_url)
+    vhost = unquote(parts.path.lstrip("/")) or "/"
+    auth = aiohttp.BasicAuth(unquote(parts.username or "guest"), unquote(parts.password or ""))
+    return settings.rabbitmq_management_url.rstrip("/") + "/api", vhost, auth
+
+
+def _classify(name: str, namespace: str) -> tuple[str, str]:
+    rest = name[len(namespace) + 1 :]
+    if rest == "unrouted":
+        return "unrouted", ""
+    service, _, tail = rest.partition(".")
+    if tail == "dlq":
+        return "dlq", service
+    if tail.startswith("retry."):
+        return "retry", service
+    return "main", service
+
+
+def _rate(stats: dict[str, object], key: str) -> float:
+    details = stats.get(f"{key}_details")
+    if isinstance(details, dict):
+        rate = details.get("rate")
+        if isinstance(rate, int | float):
+            return float(rate)
+    return 0.0
+
+
+async def queues(http: aiohttp.ClientSession, settings: Settings) -> list[QueueRow]:
+    api, vhost, auth = _management(settings)
+    namespace = settings.broker_namespace
+    try:
+        async with http.get(
+            f"{api}/queues/{quote(vhost, safe='')}", auth=auth, timeout=TIMEOUT
+        ) as resp:
+            if resp.status in (401, 403):
+                raise ManagementUnavailable(
+                    f"RabbitMQ's management API refused the AMQP URL's user ({resp.status})",
+                    refused=True,
+                )
+            if resp.status != 200:
+                raise ManagementUnavailable(f"RabbitMQ's management API answered {resp.status}")
+            items = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise ManagementUnavailable(
+            f"cannot reach RabbitMQ's management API at {settings.rabbitmq_management_url}"
+            f" ({type(exc).__name__})"
+        ) from None
+    rows: list[QueueRow] = []
+    for item in items:
+        name = str(item.get("name", ""))
+        if not name.startswith(f"{namespace}."):
+            continue
+        kind, service = _classify(name, namespace)
+        stats = item.get("message_stats") or {}
+        rows.append(
+            QueueRow(
+                name=name,
+                kind=kind,
+                service=service,
+                messages=int(item.get("messages") or 0),
+                ready=int(item.get("messages_ready") or 0),
+                unacked=int(item.get("messages_unacknowledged") or 0),
+                consumers=int(item.get("consumers") or 0),
+                publish_rate=_rate(stats, "publish"),
+                deliver_rate=_rate(stats, "deliver_get"),
+                ack_rate=_rate(stats, "ack"),
+            )
+        )
+    order = {"main": 0, "retry": 1, "dlq": 2, "unrouted": 3}
+    known = [s.name for s in SERVICE_QUEUES]
+    rows.sort(
+        key=lambda r: (
+            known.index(r.service) if r.service in known else len(known),
+            r.service,
+            order[r.kind],
+            r.name,
+        )
+    )
+    return rows
+
+
+# Counters the console keeps for the last hour, by what they mean.
+COUNTERS = {
+    "handled": ("passaparola_events_consumed_total", {"outcome": "ok"}),
+    "dead_lettered": ("passaparola_events_consumed_total", {"outcome": "dead_lettered"}),
+    "published": ("passaparola_outbox_published_total", {}),
+    "webhooks": ("passaparola_webhook_requests_total", {"status": "202"}),
+}
+
+
+def reduce_metrics(name: str, url: str, text: str) -> ServiceFigures:
+    depth = age = None
+    counters = dict.fromkeys(COUNTERS, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "passaparola_outbox_depth":
+                depth = (depth or 0.0) + sample.value
+            elif sample.name == "passaparola_outbox_oldest_age_seconds":
+                age = max(age or 0.0, sample.value)
+            for key, (metric, labels) in COUNTERS.items():
+                if sample.name == metric and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    counters[key] += sample.value
+    return ServiceFigures(name, url, None, depth, age, counters)
+
+
+async def service_figures(http: aiohttp.ClientSession, name: str, url: str) -> ServiceFigures:
+    try:
+        async with http.get(f"{url}/metrics", timeout=TIMEOUT) as resp:
+            if resp.status != 200:
+                return ServiceFigures(name, url, f"HTTP {resp.status}")
+            text = await resp.text()
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        return ServiceFigures(name, url, f"unreachable ({type(exc).__name__})")
+    try:
+        return reduce_metrics(name, url, text)
+    except ValueError:
+        return ServiceFigures(name, url, "unreadable /metrics")
+
+
+async def gather(http: aiohttp.ClientSession, settings: Settings) -> Overview:
+    rows = await queues(http, settings)
+    figures = [await service_figures(http, n, u) for n, u in targets(settings)]
+    return Overview(settings.broker_namespace, rows, figures, time.time())
+
+
+@dataclass
+class Throughput:
+    """The last hour of each service's counters, sampled from its /metrics.
+
+    Like Prometheus's ``increase()``: a counter that went down was reset by a
+    restart, and its new value counts from zero."""
+
+    window_s: float = WINDOW_S
+    samples: deque[tuple[float, dict[str, dict[str, float]]]] = field(default_factory=deque)
+
+    def add(self, at: float, figures: list[ServiceFigures]) -> None:
+        self.samples.append((at, {f.name: dict(f.counters) for f in figures if f.error is None}))
+        while self.samples and self.samples[0][0] < at - self.window_s:
+            self.samples.popleft()
+
+    @property
+    def covered_s(self) -> float:
+        if len(self.samples) < 2:
+            return 0.0
+        return self.samples[-1][0] - self.samples[0][0]
+
+    def increase(self) -> dict[str, dict[str, float]]:
+        totals: dict[str, dict[str, float]] = {}
+        for (_, before), (_, after) in zip(self.samples, list(self.samples)[1:], strict=False):
+            for service, counters in after.items():
+                previous = before.get(service)
+                if previous is None:
+                    continue
+                into = totals.setdefault(service, dict.fromkeys(COUNTERS, 0.0))
+                for key, value in counters.items():
+                    old = previous.get(key, 0.0)
+                    into[key] += value - old if value >= old else value
+        return totals

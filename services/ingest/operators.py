@@ -1,0 +1,214 @@
+"""What operators do to ingest from the command line: onboard companies,
+rotate their secrets, issue the platform's API tokens, import members."""
+
+from __future__ import annotations
+
+import csv
+import re
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from services.ingest import queries
+from services.ingest.member_changes import upsert_member
+from services.ingest.schemas import check_member
+from services.ingest.signing import new_secret
+from services.ingest.views import token_hash
+from shared.db import Pool, transaction
+from shared.sealing import Sealer, derive_key
+from shared.settings import Settings
+
+
+def webhook_url(settings: Settings, company_id: uuid.UUID) -> str:
+    return f"http://{settings.http_host}:{settings.ingest_port}/v1/hooks/{company_id}"
+
+
+async def add_company(
+    pool: Pool, settings: Settings, name: str, aliases: list[str], group: str | None
+) -> dict[str, Any]:
+    secret = new_secret()
+    async with transaction(pool) as conn:
+        company_id = await queries.insert_company(conn, name, aliases, group)
+        await queries.add_secret(
+            conn,
+            company_id,
+            Sealer([settings.secret_key]).seal({"secret": secret}),
+            settings.secret_grace_hours,
+        )
+    return {
+        "company_id": str(company_id),
+        "name": name,
+        "webhook_url": webhook_url(settings, company_id),
+        "secret": secret,
+    }
+
+
+async def rotate_secret(
+    pool: Pool, settings: Settings, company_id: uuid.UUID
+) -> dict[str, Any] | None:
+    secret = new_secret()
+    async with transaction(pool) as conn:
+        company = await queries.company(conn, company_id)
+        if company is None:
+            return None
+        await queries.add_secret(
+            conn,
+            company_id,
+            Sealer([settings.secret_key]).seal({"secret": secret}),
+            settings.secret_grace_hours,
+        )
+    return {
+        "company_id": str(company_id),
+        "secret": secret,
+        "previous_secrets_valid_for_hours": settings.secret_grace_hours,
+    }
+
+
+class BadCallback(ValueError):
+    """A callback URL or contact address an operator typed is not usable."""
+
+
+_EMAIL = re.compile(r"[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+async def set_callback(
+    pool: Pool,
+    settings: Settings,
+    company_id: uuid.UUID,
+    url: str | None,
+    contact_email: str | None,
+    *,
+    new_delivery_secret: bool = False,
+) -> dict[str, Any] | None:
+    """Where the company receives referrals. A callback URL gets a delivery
+    secret of its own (returned only when it is new: shown once)."""
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise BadCallback("the callback URL must be an absolute http(s) URL")
+    if contact_email is not None and not _EMAIL.fullmatch(contact_email):
+        raise BadCallback("the contact email is not a plain address")
+    async with transaction(pool) as conn:
+        row = await conn.fetchrow(
+            "SELECT callback_secret_sealed FROM ingest.companies WHERE id = $1 FOR UPDATE",
+            company_id,
+        )
+        if row is None:
+            return None
+        secret = None
+        sealed = row["callback_secret_sealed"]
+        if url is not None and (sealed is None or new_delivery_secret):
+            secret = new_secret()
+            sealed = Sealer([settings.secret_key]).seal({"secret": secret})
+        await conn.execute(
+            "UPDATE ingest.companies SET callback_url = coalesce($2, callback_url),"
+            " contact_email = coalesce($3, contact_email), callback_secret_sealed = $4"
+            " WHERE id = $1",
+            company_id,
+            url,
+            contact_email,
+            sealed,
+        )
+        current = await conn.fetchrow(
+            "SELECT callback_url, contact_email FROM ingest.companies WHERE id = $1", company_id
+        )
+    assert current is not None
+    return {
+        "company_id": str(company_id),
+        "callback_url": current["callback_url"],
+        "contact_email": current["contact_email"],
+        "delivery_secret": secret,
+    }
+
+
+async def add_token(pool: Pool, label: str) -> dict[str, str]:
+    token = "ppt_" + secrets.token_urlsafe(32)
+    async with pool.acquire() as conn:
+        token_id = await queries.insert_token(conn, label, token_hash(token))
+    return {"token_id": str(token_id), "label": label, "token": token}
+
+
+@dataclass(frozen=True)
+class Rejected:
+    row: int
+    reasons: list[str]
+
+
+IMPORT_BATCH = 500
+
+LIST_COLUMNS = ("desired_roles", "skills", "languages", "cities", "regions", "blocked_companies")
+
+
+def row_to_profile(row: dict[str, str]) -> dict[str, Any]:
+    """One CSV row (the columns of docs in README) as a member profile document.
+    Lists are separated by ';'; quiet hours are written 22:00-07:00."""
+
+    def items(column: str) -> list[str]:
+        return [part.strip() for part in (row.get(column) or "").split(";") if part.strip()]
+
+    doc: dict[str, Any] = {
+        "consent": {
+            "opted_in": (row.get("opted_in") or "").strip().lower() in ("true", "yes", "1"),
+            "at": (row.get("consent_at") or "").strip(),
+            "text_version": (row.get("consent_text_version") or "").strip(),
+        },
+        "language": (row.get("language") or "").strip(),
+        "email": (row.get("email") or "").strip(),
+        "name": (row.get("name") or "").strip(),
+        "desired_roles": items("desired_roles"),
+        "skills": items("skills"),
+        "languages": items("languages"),
+        "locations": {"cities": items("cities"), "regions": items("regions")},
+        "blocked_companies": items("blocked_companies"),
+        "notifications": {"frequency": (row.get("frequency") or "instant").strip()},
+    }
+    for column in ("timezone", "remote", "seniority", "current_employer", "employer_group"):
+        value = (row.get(column) or "").strip()
+        if value:
+            doc[column] = value
+    country = (row.get("country") or "").strip()
+    if country:
+        doc["locations"]["country"] = country
+    quiet = (row.get("quiet_hours") or "").strip()
+    if quiet:
+        start, _, end = quiet.partition("-")
+        doc["notifications"]["quiet_hours"] = {"start": start.strip(), "end": end.strip()}
+    return doc
+
+
+async def import_members(
+    pool: Pool, settings: Settings, lines: Iterable[str]
+) -> tuple[int, list[Rejected]]:
+    sealer = Sealer([settings.secret_key])
+    key = derive_key(settings.secret_key, "member-content/v1")
+    imported, rejected = 0, []
+    batch: list[tuple[str, dict[str, Any]]] = []
+
+    async def flush() -> None:
+        # One commit per batch, not per row: a community of 100k members is
+        # one fsync per IMPORT_BATCH rows. Rows are checked before, so a
+        # batch holds only valid profiles.
+        async with transaction(pool) as conn:
+            for external_id, doc in batch:
+                await upsert_member(conn, sealer, key, external_id, doc)
+        batch.clear()
+
+    reader = csv.DictReader(lines)
+    for number, row in enumerate(reader, start=2):  # row 1 is the header
+        external_id = (row.get("external_id") or "").strip()
+        doc = row_to_profile(row)
+        problems = [] if external_id else ["external_id: is required"]
+        problems += [f"{e.field}: {e.message}" for e in check_member(doc)]
+        if problems:
+            rejected.append(Rejected(number, problems))
+            continue
+        batch.append((external_id, doc))
+        imported += 1
+        if len(batch) >= IMPORT_BATCH:
+            await flush()
+    if batch:
+        await flush()
+    return imported, rejected

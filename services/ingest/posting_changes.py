@@ -1,0 +1,103 @@
+"""Applying a verified company webhook: the posting row and its event, in the
+caller's transaction (the outbox makes the two one)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.ingest import queries
+from services.ingest.postings import Decision, decide
+from shared.db import Connection
+from shared.events import Envelope, JobClosed, JobCreated, JobUpdated, Payload
+from shared.outbox import enqueue
+
+SCHEMA = "ingest"
+SOURCE = "/ingest/webhooks"
+
+
+@dataclass(frozen=True)
+class Applied:
+    posting_id: uuid.UUID
+    external_id: str
+    decision: Decision
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "posting_id": str(self.posting_id),
+            "external_id": self.external_id,
+            "revision": self.decision.revision,
+            "status": self.decision.status,
+            "outcome": self.decision.outcome,
+        }
+
+
+async def apply_change(
+    conn: Connection,
+    company: queries.Company,
+    event_type: str,
+    data: dict[str, Any],
+    source_time: datetime,
+) -> Applied:
+    external_id = data["external_id"]
+    # Most deliveries create a posting: try that first (one statement), and
+    # only when it exists already lock it and decide again.
+    fresh = decide(None, event_type, data, source_time)
+    posting_id = await queries.insert_posting(
+        conn,
+        company.id,
+        external_id,
+        fresh.status,
+        data if fresh.status == "open" else {"external_id": external_id},
+        source_time,
+    )
+    decision = fresh
+    if posting_id is None:
+        found = await queries.lock_posting(conn, company.id, external_id)
+        if found is None:  # not reachable: postings are never deleted
+            raise RuntimeError("posting vanished while locked")
+        posting_id, current = found
+        decision = decide(current, event_type, data, source_time)
+        if decision.event is not None:
+            kept = data if decision.status == "open" else current.data
+            await queries.update_posting(
+                conn, posting_id, decision.revision, decision.status, kept, source_time
+            )
+        elif decision.outcome == "unchanged":
+            await queries.touch_posting_time(conn, posting_id, source_time)
+    if decision.event is not None:
+        payload = _payload(decision, posting_id, company, data)
+        await enqueue(conn, SCHEMA, Envelope.wrap(payload, source=SOURCE))
+    return Applied(posting_id, external_id, decision)
+
+
+def _payload(
+    decision: Decision, posting_id: uuid.UUID, company: queries.Company, data: dict[str, Any]
+) -> Payload:
+    if decision.event == "job.closed":
+        return JobClosed(
+            posting_id=str(posting_id), company_id=str(company.id), revision=decision.revision
+        )
+    kind = JobCreated if decision.event == "job.created" else JobUpdated
+    location = data.get("location", {})
+    return kind(
+        posting_id=str(posting_id),
+        company_id=str(company.id),
+        revision=decision.revision,
+        title=data["title"],
+        employment_type=data.get("employment_type"),
+        city=location.get("city"),
+        region=location.get("region"),
+        country=location.get("country"),
+        remote=data.get("remote", "no"),
+        languages_required=tuple(data.get("languages_required", ())),
+        languages_nice=tuple(data.get("languages_nice", ())),
+        skills=tuple(data.get("skills", ())),
+        seniority=data.get("seniority"),
+        valid_through=data.get("valid_through"),
+        company_name=company.name,
+        company_names=company.names,
+        apply_url=data.get("how_to_apply", {}).get("url"),
+    )

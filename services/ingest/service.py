@@ -1,0 +1,50 @@
+"""Wiring of the ingest service: the front door, its outbox relay, and the
+consumer that delivers referrals to companies and gathers members' exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from services.ingest import privacy, privacy_views, referrals, views
+from shared.consumer import Handler, dispatch
+from shared.db import Connection
+from shared.events import Envelope, ExportPart, ReferralRequested, ReferralWithdrawn
+from shared.retention import scheduled
+from shared.service import Runtime, ServiceSpec
+from shared.topology import INGEST
+
+SCHEMA = "ingest"
+
+
+def make_handler(runtime: Runtime) -> Handler:
+    settings = runtime.settings
+
+    async def on_requested(event: Envelope, conn: Connection) -> None:
+        await referrals.on_requested(event, conn, settings)
+
+    return dispatch(
+        {
+            ReferralRequested.TYPE: on_requested,
+            ReferralWithdrawn.TYPE: referrals.on_withdrawn,
+            ExportPart.TYPE: privacy.on_export_part,
+        }
+    )
+
+
+def routes(app: web.Application, runtime: Runtime) -> None:
+    views.routes(app, runtime)
+    privacy_views.routes(app)
+
+
+SPEC = ServiceSpec(
+    name="ingest",
+    schema=SCHEMA,
+    migrations=Path(__file__).parent / "migrations",
+    port=lambda settings: settings.ingest_port,
+    queue=INGEST,
+    handler=make_handler,
+    routes=routes,
+    background=(referrals.run, scheduled(privacy.purge)),
+)

@@ -1,0 +1,296 @@
+"""Ingest's HTTP edge: company webhooks, the member API, the OpenAPI document.
+
+Checks run cheapest first, and nothing is written before a request is known to
+be well-formed and authentic: size (413) and content type (415) before reading,
+the company (404), the signature (401), the rate (429), the JSON (400) and the
+schema (422). Only then does one transaction write the change and its event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from services.ingest import queries
+from services.ingest.member_changes import erase_member, upsert_member
+from services.ingest.openapi import document
+from services.ingest.posting_changes import apply_change
+from services.ingest.ratelimit import RateLimiter, retry_after
+from services.ingest.schemas import (
+    CLOSING,
+    WEBHOOK,
+    check_member,
+    check_posting,
+    unstorable,
+    validate,
+)
+from services.ingest.signing import SignatureError, verify
+from shared import dlq, logs
+from shared.db import transaction
+from shared.http import Problem, problem
+from shared.metrics import observed_webhook
+from shared.sealing import Sealer, SealError, derive_key, sealer_for
+from shared.service import Runtime
+from shared.topology import SERVICE_QUEUES
+
+log = logs.get_logger(__name__)
+
+# How long a company's record (name, secrets, disabled) is reused between
+# requests: a flood of webhooks costs no database round trip for this, and a
+# rotation or a disable takes effect within this many seconds.
+COMPANY_TTL_S = 5.0
+
+
+@dataclass
+class Ingest:
+    runtime: Runtime
+    sealer: Sealer
+    member_hash_key: bytes
+    limiter: RateLimiter
+    companies: dict[uuid.UUID, tuple[float, queries.Company | None, list[str]]] = field(
+        default_factory=dict
+    )
+
+    async def company(self, company_id: uuid.UUID) -> tuple[queries.Company | None, list[str]]:
+        """The company and its live secrets, opened (raises SealError)."""
+        cached = self.companies.get(company_id)
+        if cached is not None and time.monotonic() - cached[0] < COMPANY_TTL_S:
+            return cached[1], cached[2]
+        async with self.runtime.pool.acquire() as conn:
+            found = await queries.company(conn, company_id)
+        secrets = [self.sealer.open(s)["secret"] for s in found.sealed_secrets] if found else []
+        self.companies[company_id] = (time.monotonic(), found, secrets)
+        return found, secrets
+
+
+INGEST = web.AppKey("ingest", Ingest)
+
+
+def _ingest(request: web.Request) -> Ingest:
+    return request.app[INGEST]
+
+
+def _require_json(request: web.Request, limit: int) -> None:
+    if request.content_length is not None and request.content_length > limit:
+        raise Problem(413, "Payload Too Large", f"The body is over the limit of {limit} bytes.")
+    if request.content_type != "application/json":
+        raise Problem(
+            415,
+            "Unsupported Media Type",
+            f"Content-Type must be application/json, not {request.content_type!r}.",
+        )
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = (
+            f" at line {exc.lineno}, column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        raise Problem(400, "Bad Request", f"The body is not valid JSON{where}.") from None
+
+
+def _invalid(errors: list[Any]) -> Problem:
+    return Problem(
+        422,
+        "Unprocessable Content",
+        f"{len(errors)} field(s) do not match the schema; see errors.",
+        errors=[e.to_json() for e in errors],
+    )
+
+
+async def receive_webhook(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    settings = ingest.runtime.settings
+    try:
+        company_id = uuid.UUID(request.match_info["company_id"])
+    except ValueError:
+        raise Problem(404, "Not Found", "No company has this webhook URL.") from None
+    logs.bind(company_id=str(company_id), webhook_id=request.headers.get("webhook-id", ""))
+    _require_json(request, settings.webhook_max_bytes)
+    body = await request.read()
+    try:
+        company, secrets = await ingest.company(company_id)
+    except SealError:
+        log.error("company secret cannot be opened: is PASSAPAROLA_SECRET_KEY the right one?")
+        raise Problem(503, "Service Unavailable", "Try again later.") from None
+    if company is None or company.disabled:
+        raise Problem(404, "Not Found", "No company has this webhook URL.")
+    try:
+        source_time = verify(body, request.headers, secrets)
+    except SignatureError as exc:
+        raise Problem(
+            exc.status, "Unauthorized" if exc.status == 401 else "Bad Request", exc.reason
+        ) from None
+    wait = ingest.limiter.take(str(company_id))
+    if wait:
+        return problem(
+            429,
+            "Too Many Requests",
+            f"Over {settings.webhook_rate_per_s:g} requests per second.",
+            headers={"Retry-After": retry_after(wait)},
+        )
+    payload = _json(body)
+    errors = validate(WEBHOOK, payload)
+    if not errors:
+        data = payload["data"]
+        errors = (
+            validate(CLOSING, data, "data") or unstorable(data, ["data"])
+            if payload["type"] == "job.closed"
+            else check_posting(data)
+        )
+    if errors:
+        raise _invalid(errors)
+    webhook_id = request.headers["webhook-id"]
+    try:
+        async with transaction(ingest.runtime.pool) as conn:
+            applied = await apply_change(conn, company, payload["type"], data, source_time)
+            if applied.decision.outcome == "conflict_closed":
+                # Nothing changed, and the delivery is not remembered: a
+                # later fix under the same id is judged afresh.
+                raise Problem(
+                    409,
+                    "Conflict",
+                    "This posting is closed; publish the opening again under a new external_id.",
+                    posting_id=str(applied.posting_id),
+                )
+            if not await queries.record_delivery(
+                conn, company_id, webhook_id, 202, applied.to_json()
+            ):
+                raise _AlreadyDelivered
+    except _AlreadyDelivered:
+        # A repeat: whatever it computed is rolled back; the first answer stands.
+        async with ingest.runtime.pool.acquire() as conn:
+            stored = await queries.stored_response(conn, company_id, webhook_id)
+        assert stored is not None
+        return _respond(stored[0], stored[1], replayed=True)
+    log.info(
+        "webhook accepted",
+        outcome=applied.decision.outcome,
+        posting_id=str(applied.posting_id),
+        revision=applied.decision.revision,
+    )
+    return _respond(202, applied.to_json(), replayed=False)
+
+
+class _AlreadyDelivered(Exception):
+    """This webhook-id was delivered before (the transaction is rolled back)."""
+
+
+def _respond(status: int, body: dict[str, Any], *, replayed: bool) -> web.Response:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+# --- member API ---------------------------------------------------------------------------
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def _authorise(request: web.Request) -> None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Problem(
+            401,
+            "Unauthorized",
+            "Send 'Authorization: Bearer <token>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="passaparola"'},
+        )
+    async with _ingest(request).runtime.pool.acquire() as conn:
+        if not await queries.token_valid(conn, token_hash(token.strip())):
+            raise Problem(
+                401,
+                "Unauthorized",
+                "The token is unknown or revoked.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+
+
+def _external_id(request: web.Request) -> str:
+    external_id = request.match_info["external_id"]
+    if not 1 <= len(external_id) <= 200 or not external_id.isprintable():
+        raise Problem(404, "Not Found", "No member has this id.")
+    return external_id
+
+
+async def put_member(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    await _authorise(request)
+    external_id = _external_id(request)
+    _require_json(request, ingest.runtime.settings.webhook_max_bytes)
+    doc = _json(await request.read())
+    errors = check_member(doc)
+    if errors:
+        raise _invalid(errors)
+    with logs.sensitive(doc.get("email"), doc.get("name")):
+        async with transaction(ingest.runtime.pool) as conn:
+            result = await upsert_member(
+                conn, ingest.sealer, ingest.member_hash_key, external_id, doc
+            )
+    log.info(
+        "member saved",
+        member_id=str(result.member_id),
+        outcome=result.outcome,
+        revision=result.revision,
+    )
+    return web.json_response(result.to_json(), status=201 if result.outcome == "created" else 200)
+
+
+async def delete_member(request: web.Request) -> web.Response:
+    ingest = _ingest(request)
+    await _authorise(request)
+    external_id = _external_id(request)
+    async with transaction(ingest.runtime.pool) as conn:
+        member_id = await erase_member(conn, external_id)
+    if member_id is None:
+        raise Problem(404, "Not Found", "No member has this id (or it was already erased).")
+    await forget_dead_letters(ingest.runtime, str(member_id))
+    log.info("member erased", member_id=str(member_id))
+    return web.Response(status=204)
+
+
+async def forget_dead_letters(runtime: Runtime, member_id: str) -> None:
+    """After the erasure committed: the member's dead letters go too. The
+    broker being away does not undo the erasure; the operator is told how to
+    finish it."""
+    queues = [runtime.topology.dead_letter_queue(spec) for spec in SERVICE_QUEUES]
+    try:
+        removed = await dlq.forget_member(runtime.connection, queues, member_id)
+    except Exception as exc:
+        log.error(
+            "dead letters not checked for an erased member; run 'passaparola dlq forget MEMBER_ID'",
+            member_id=member_id,
+            error=type(exc).__name__,
+        )
+        return
+    if removed:
+        log.info("erased member's dead letters removed", member_id=member_id, count=removed)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
+def routes(app: web.Application, runtime: Runtime) -> None:
+    settings = runtime.settings
+    app[INGEST] = Ingest(
+        runtime=runtime,
+        sealer=sealer_for(settings.secret_keys),
+        member_hash_key=derive_key(settings.secret_key, "member-content/v1"),
+        limiter=RateLimiter(settings.webhook_rate_per_s, settings.webhook_burst),
+    )
+    app.router.add_post("/v1/hooks/{company_id}", observed_webhook(receive_webhook))
+    app.router.add_put("/v1/members/{external_id}", put_member)
+    app.router.add_delete("/v1/members/{external_id}", delete_member)
+    app.router.add_get("/openapi.json", openapi)

@@ -1,0 +1,291 @@
+"""The matcher's operator commands, registered into ``passaparola``:
+
+    passaparola titles classify [TITLE...] [--esco DIR]     # or titles on stdin
+    passaparola titles similarity [--esco DIR]              # "a<TAB>b" lines on stdin
+    passaparola match explain POSTING.json                  # dry run on the member read model
+    passaparola taxonomy import-esco DIR                    # store ESCO titles for the matcher
+
+Output is JSON (one line per input for the title tools). Errors are named and
+have an exit code, like every ``passaparola`` command: 2 usage, 65 bad data,
+66 an input that does not exist, 69 a server is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shared import audit, db
+from shared.service import load_settings
+from shared.settings import Settings
+
+if TYPE_CHECKING:  # imported when used: the title machinery is not needed by every command
+    from services.matcher.titles import TitleMatcher
+    from shared.events import JobPosting, MemberChanged
+
+EXIT_DATA = 65  # EX_DATAERR
+EXIT_NOINPUT = 66  # EX_NOINPUT
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
+
+_DB_DOWN: tuple[type[BaseException], ...] = (OSError, *db.UNAVAILABLE)
+
+Command = Callable[[argparse.Namespace], int]
+
+
+class CommandError(Exception):
+    def __init__(self, name: str, message: str, code: int) -> None:
+        super().__init__(message)
+        self.name = name
+        self.code = code
+
+
+def _named_errors(command: Command) -> Command:
+    """Print a named error and return its exit code, as ``passaparola`` does."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except CommandError as exc:
+            print(f"passaparola: {exc.name}: {exc}", file=sys.stderr)
+            return exc.code
+
+    return run
+
+
+def register(sub: Any) -> None:
+    """Add the matcher's commands to the ``passaparola`` sub-command parser."""
+    titles = sub.add_parser("titles", help="classify job titles, compare two titles")
+    titles_sub = titles.add_subparsers(dest="titles_command", required=True, metavar="ACTION")
+    classify = titles_sub.add_parser(
+        "classify", help="titles (arguments, or one per stdin line) -> JSON lines with roles"
+    )
+    classify.add_argument("title", nargs="*")
+    classify.add_argument("--esco", type=Path, help="extend the taxonomy with this ESCO export")
+    classify.set_defaults(func=_named_errors(_classify))
+    similarity = titles_sub.add_parser(
+        "similarity",
+        help='"posting title<TAB>member title" lines on stdin -> {"a","b","score","match"}',
+    )
+    similarity.add_argument("--esco", type=Path, help="extend the taxonomy with this ESCO export")
+    similarity.set_defaults(func=_named_errors(_similarity))
+
+    match = sub.add_parser("match", help="the matcher's decisions, for operators")
+    match_sub = match.add_subparsers(dest="match_command", required=True, metavar="ACTION")
+    explain = match_sub.add_parser(
+        "explain", help="dry run: which members a posting would reach, and why the others not"
+    )
+    explain.add_argument("posting", type=Path, help="a job posting (payload or CloudEvent), JSON")
+    explain.set_defaults(func=_named_errors(_explain))
+
+    taxonomy = sub.add_parser("taxonomy", help="the job-title taxonomy")
+    taxonomy_sub = taxonomy.add_subparsers(dest="taxonomy_command", required=True, metavar="ACTION")
+    esco = taxonomy_sub.add_parser(
+        "import-esco", help="store an ESCO occupations export's titles for the matcher"
+    )
+    esco.add_argument("directory", type=Path, help="holds occupations_{en,it,sv}.csv")
+    esco.set_defaults(func=_named_errors(_import_esco))
+
+
+# --- titles ------------------------------------------------------------------------------------
+
+
+def _matcher(esco: Path | None) -> TitleMatcher:
+    from services.matcher import tools
+    from services.matcher.titles import default_matcher
+
+    if esco is None:
+        return default_matcher()
+    _check_esco(esco)
+    try:
+        return tools.esco_matcher(esco)
+    except (OSError, ValueError, KeyError, csv.Error) as exc:
+        raise CommandError("BadEsco", f"cannot read {esco}: {exc}", EXIT_DATA) from None
+
+
+def _check_esco(directory: Path) -> None:
+    from services.matcher.taxonomy import LANGUAGES
+
+    missing = [f"occupations_{lang}.csv" for lang in LANGUAGES]
+    missing = [name for name in missing if not (directory / name).is_file()]
+    if missing:
+        raise CommandError("EscoNotFound", f"{directory} lacks {', '.join(missing)}", EXIT_NOINPUT)
+
+
+def _lines(args: Iterable[str]) -> list[str]:
+    given = list(args)
+    if given:
+        return given
+    return [line.strip() for line in sys.stdin if line.strip()]
+
+
+def _print_json_lines(items: Iterable[dict[str, Any]]) -> None:
+    for item in items:
+        print(json.dumps(item, ensure_ascii=False))
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from services.matcher import tools
+
+    _print_json_lines(tools.classify(_lines(args.title), _matcher(args.esco)))
+    return 0
+
+
+def _similarity(args: argparse.Namespace) -> int:
+    from services.matcher import tools
+
+    failed = False
+    for item in tools.similarity_lines(sys.stdin, _matcher(args.esco)):
+        failed = failed or "error" in item
+        print(json.dumps(item, ensure_ascii=False))
+    # Bad lines are reported in place and the run goes on; the exit code says so.
+    return EXIT_DATA if failed else 0
+
+
+# --- match explain ------------------------------------------------------------------------------
+
+
+def read_posting(path: Path) -> JobPosting:
+    """A JobPosting from a file holding its payload or a whole CloudEvent.
+
+    ``posting_id``, ``company_id`` and ``revision`` may be left out of a
+    hand-written payload; everything else must satisfy the event contract.
+    """
+    from shared.events import ContractError, Envelope, JobPosting, Payload
+
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise CommandError("NotFound", f"{path} does not exist", EXIT_NOINPUT) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CommandError("BadPosting", f"{path}: not JSON ({exc})", EXIT_DATA) from None
+    if not isinstance(raw, dict):
+        raise CommandError("BadPosting", f"{path}: expected a JSON object", EXIT_DATA)
+    try:
+        if "specversion" in raw:
+            posting: Payload = Envelope.from_json(raw).payload(JobPosting)
+        else:
+            data = {"posting_id": "explain", "company_id": "explain", "revision": 1, **raw}
+            posting = JobPosting.from_json(data)
+    except (ContractError, ValueError, TypeError) as exc:
+        raise CommandError("BadPosting", f"{path}: {exc}", EXIT_DATA) from None
+    if not isinstance(posting, JobPosting):
+        raise CommandError("BadPosting", f"{path}: not a job posting", EXIT_DATA)
+    if not isinstance(posting.title, str) or not posting.title.strip():
+        raise CommandError("BadPosting", f"{path}: the posting has no title", EXIT_DATA)
+    return posting
+
+
+def explain(
+    posting: JobPosting, members: Iterable[MemberChanged], matcher: TitleMatcher
+) -> dict[str, Any]:
+    """Score every member of the read model: who would match, who not and why."""
+    from services.matcher.scoring import Match, prepare_member, prepare_posting, score
+
+    prepared = prepare_posting(posting, matcher)
+    matches: list[dict[str, Any]] = []
+    excluded: list[dict[str, Any]] = []
+    by_rule: dict[str, int] = {}
+    for member in members:
+        result = score(prepared, prepare_member(member, matcher), matcher.weights, matcher)
+        if isinstance(result, Match):
+            matches.append(
+                {
+                    "member_id": member.member_id,
+                    "score": result.score,
+                    "explanation": result.explanation,
+                }
+            )
+        else:
+            entry: dict[str, Any] = {"member_id": member.member_id, "rule": result.rule}
+            if result.score is not None:
+                entry["score"] = result.score
+            excluded.append(entry)
+            by_rule[result.rule] = by_rule.get(result.rule, 0) + 1
+    matches.sort(key=lambda m: (-m["score"], m["member_id"]))
+    return {
+        "posting": {
+            "posting_id": posting.posting_id,
+            "title": posting.title,
+            "roles": [r.role for r in prepared.title.roles],
+            "known_title": prepared.title.known,
+        },
+        "members": len(matches) + len(excluded),
+        "matches": matches,
+        "excluded": excluded,
+        "excluded_by_rule": dict(sorted(by_rule.items())),
+        "note": (
+            f"a dry run without the caps: the matcher tells at most "
+            f"{matcher.weights.posting_cap} members per posting and "
+            f"{matcher.weights.member_cap} openings per member every "
+            f"{matcher.weights.member_cap_days} days"
+        ),
+    }
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from services.matcher import queries
+    from services.matcher.live import load_matcher
+
+    posting = read_posting(args.posting)
+    settings = load_settings()
+
+    async def work(pool: db.Pool) -> int:
+        async with pool.acquire() as conn:
+            matcher = await load_matcher(conn)
+            members = await queries.all_members(conn)
+            # It names members: every run is in the audit log.
+            await audit.record(
+                conn, "matcher", actor=audit.operator(), action="match.explain",
+                details={"members_considered": len(members)},
+            )  # fmt: skip
+        print(json.dumps(explain(posting, members, matcher), ensure_ascii=False, indent=2))
+        return 0
+
+    return asyncio.run(_with_pool(settings, work))
+
+
+# --- taxonomy import-esco ---------------------------------------------------------------------
+
+
+def _import_esco(args: argparse.Namespace) -> int:
+    from services.matcher import esco
+    from services.matcher.live import store_taxonomy
+
+    _check_esco(args.directory)
+    try:
+        extended = esco.load_taxonomy(args.directory)
+    except (OSError, ValueError, KeyError, csv.Error) as exc:
+        raise CommandError("BadEsco", f"cannot read {args.directory}: {exc}", EXIT_DATA) from None
+    settings = load_settings()
+
+    async def work(pool: db.Pool) -> int:
+        async with pool.acquire() as conn, conn.transaction():
+            summary = await store_taxonomy(conn, extended)
+        print(
+            f"imported {summary.titles} titles in {summary.roles} roles; "
+            "the matcher uses them from its next start"
+        )
+        return 0
+
+    return asyncio.run(_with_pool(settings, work))
+
+
+async def _with_pool(settings: Settings, work: Callable[[db.Pool], Awaitable[int]]) -> int:
+    try:
+        pool = await db.create_pool(settings, name="cli")
+    except _DB_DOWN as exc:
+        raise CommandError(
+            "DatabaseUnavailable",
+            f"cannot reach the database ({type(exc).__name__})",
+            EXIT_UNAVAILABLE,
+        ) from None
+    try:
+        return await work(pool)
+    finally:
+        await pool.close()

@@ -1,0 +1,307 @@
+"""The matcher's event handlers, one per event type it acts on.
+
+Each runs inside the consumer runner's transaction (with the inbox row that
+makes a redelivery harmless) and first takes the matcher's lock and brings the
+member index up to date (``live.LiveIndex``). Results leave through the outbox
+in the same transaction: ``match.found`` for a new (or renewed) fit,
+``match.withdrawn`` for a fit that ended. Every decision is revision-aware,
+so a stale or repeated event changes nothing.
+
+Withdrawal reasons: ``closed`` (the posting closed), ``no_longer_fits`` (an
+update of the posting or of the member's profile), ``opted_out``, ``erased``.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime
+
+from services.matcher import queries
+from services.matcher.live import LiveIndex
+from services.matcher.scoring import Match, prepare_member, score
+from shared import logs, metrics
+from shared.consumer import Handler, dispatch
+from shared.db import Connection
+from shared.events import (
+    Envelope,
+    JobClosed,
+    JobCreated,
+    JobPosting,
+    JobUpdated,
+    MatchFound,
+    MatchWithdrawn,
+    MemberChanged,
+    MemberErased,
+    Ping,
+)
+from shared.outbox import enqueue
+
+log = logs.get_logger(__name__)
+
+SCHEMA = "matcher"
+SOURCE = "/passaparola/matcher"
+
+
+# --- events out ----------------------------------------------------------------------------------
+
+
+def found(match_id: str, posting: JobPosting, member_id: str, match: Match) -> Envelope:
+    return Envelope.wrap(
+        MatchFound(
+            match_id=match_id,
+            posting_id=posting.posting_id,
+            member_id=member_id,
+            score=match.score,
+            explanation=match.explanation,
+            posting_revision=posting.revision,
+            title=posting.title,
+            company_name=posting.company_name,
+            city=posting.city,
+            region=posting.region,
+            country=posting.country,
+            remote=posting.remote,
+            apply_url=posting.apply_url,
+            valid_through=posting.valid_through,
+        ),
+        source=SOURCE,
+    )
+
+
+async def _tell(
+    conn: Connection,
+    row: queries.MatchRow | None,
+    posting: JobPosting,
+    member_id: str,
+    match: Match,
+) -> None:
+    """Record a new fit (or renew a withdrawn one) and announce it."""
+    if row is None:
+        match_id = str(uuid.uuid4())
+        await queries.insert_match(
+            conn,
+            match_id,
+            posting.posting_id,
+            member_id,
+            match.score,
+            match.explanation,
+            posting.revision,
+        )
+    else:
+        match_id = row.match_id
+        await queries.activate_match(
+            conn, match_id, match.score, match.explanation, posting.revision
+        )
+    await enqueue(conn, SCHEMA, found(match_id, posting, member_id, match))
+
+
+async def _withdraw(conn: Connection, row: queries.MatchRow, reason: str) -> None:
+    await queries.withdraw_match(conn, row.match_id, reason)
+    payload = MatchWithdrawn(row.match_id, row.posting_id, row.member_id, reason)
+    await enqueue(conn, SCHEMA, Envelope.wrap(payload, source=SOURCE))
+
+
+def expired(posting: JobPosting, today: date | None = None) -> bool:
+    if not posting.valid_through:
+        return False
+    try:
+        until = date.fromisoformat(posting.valid_through[:10])
+    except ValueError:
+        return False
+    return until < (today or datetime.now(UTC).date())
+
+
+# --- job events ----------------------------------------------------------------------------------
+
+
+async def rematch_posting(live: LiveIndex, conn: Connection, posting: JobPosting) -> None:
+    """Match a new or updated posting: tell new fits (best first, within the
+    caps), keep still-fitting matches, withdraw those that no longer fit."""
+    weights = live.weights
+    # The best fits within the cap; matches told earlier are re-checked one by one.
+    run = live.index.match(posting, limit=weights.posting_cap)
+    fits = dict(run.matches)
+    existing = {r.member_id: r for r in await queries.matches_of_posting(conn, posting.posting_id)}
+    prepared = live.prepared(posting)
+    for told_row in existing.values():
+        member = live.index.get(told_row.member_id)
+        if told_row.state == "active" and told_row.member_id not in fits and member is not None:
+            result = score(prepared, member, weights, live.matcher)
+            if isinstance(result, Match):
+                fits[told_row.member_id] = result
+    active = sum(1 for r in existing.values() if r.state == "active" and r.member_id in fits)
+    fresh = [m for m, _ in run.matches if m not in existing]
+    recent = await queries.recent_matches_per_member(conn, fresh, weights.member_cap_days)
+    told = capped = 0
+    for member_id, match in run.matches:
+        row = existing.get(member_id)
+        if row is not None and row.state == "active":
+            continue
+        if active >= weights.posting_cap or (
+            row is None and recent.get(member_id, 0) >= weights.member_cap
+        ):
+            capped += 1
+            continue
+        await _tell(conn, row, posting, member_id, match)
+        active += 1
+        told += 1
+    withdrawn = 0
+    for row in existing.values():
+        if row.state == "active" and row.member_id not in fits:
+            await _withdraw(conn, row, "no_longer_fits")
+            withdrawn += 1
+    metrics.observe_matches(told)
+    log.info(
+        "posting matched",
+        posting_id=posting.posting_id,
+        revision=posting.revision,
+        candidates=run.candidates,
+        fits=len(fits),
+        told=told,
+        capped=capped,
+        withdrawn=withdrawn,
+    )
+
+
+async def on_job(live: LiveIndex, event: Envelope, conn: Connection) -> None:
+    posting = event.payload(JobPosting)
+    await live.lock_and_sync(conn)
+    known = await queries.posting_state(conn, posting.posting_id)
+    if known is not None:
+        revision, state = known
+        if state == "closed" or posting.revision <= revision:
+            log.info(
+                "stale or closed posting event ignored",
+                posting_id=posting.posting_id,
+                revision=posting.revision,
+                known_revision=revision,
+                state=state,
+            )
+            return
+    await queries.upsert_posting(conn, posting)
+    await rematch_posting(live, conn, posting)
+
+
+async def on_job_closed(live: LiveIndex, event: Envelope, conn: Connection) -> None:
+    closed = event.payload(JobClosed)
+    await live.lock_and_sync(conn)
+    await queries.close_posting(conn, closed.posting_id, closed.company_id, closed.revision)
+    withdrawn = 0
+    for row in await queries.matches_of_posting(conn, closed.posting_id):
+        if row.state == "active":
+            await _withdraw(conn, row, "closed")
+            withdrawn += 1
+    log.info("posting closed", posting_id=closed.posting_id, withdrawn=withdrawn)
+
+
+# --- member events -------------------------------------------------------------------------------
+
+
+async def reevaluate_member(live: LiveIndex, conn: Connection, member: MemberChanged) -> None:
+    """Score a changed member against every open posting: tell new fits (best
+    first, within the caps), withdraw what no longer fits."""
+    weights = live.weights
+    fits: list[tuple[JobPosting, Match]] = []
+    if member.opted_in:
+        prepared = prepare_member(member, live.matcher)
+        today = datetime.now(UTC).date()
+        for posting in await queries.open_postings(conn):
+            if expired(posting, today):
+                continue
+            result = score(live.prepared(posting), prepared, weights, live.matcher)
+            if isinstance(result, Match):
+                fits.append((posting, result))
+    fits.sort(key=lambda item: (-item[1].score, item[0].posting_id))
+    existing = {r.posting_id: r for r in await queries.matches_of_member(conn, member.member_id)}
+    recent = await queries.recent_matches_per_member(
+        conn, [member.member_id], weights.member_cap_days
+    )
+    budget = weights.member_cap - recent.get(member.member_id, 0)
+    load = await queries.active_matches_per_posting(conn, [p.posting_id for p, _ in fits])
+    told = 0
+    for posting, match in fits:
+        row = existing.get(posting.posting_id)
+        if row is not None and row.state == "active":
+            continue
+        if load.get(posting.posting_id, 0) >= weights.posting_cap or (row is None and budget <= 0):
+            continue
+        await _tell(conn, row, posting, member.member_id, match)
+        budget -= row is None
+        told += 1
+    fitting = {p.posting_id for p, _ in fits}
+    reason = "no_longer_fits" if member.opted_in else "opted_out"
+    withdrawn = await _withdraw_all(
+        conn, [r for r in existing.values() if r.posting_id not in fitting], reason
+    )
+    log.info(
+        "member re-evaluated",
+        member_id=member.member_id,
+        revision=member.revision,
+        fits=len(fits),
+        told=told,
+        withdrawn=withdrawn,
+    )
+
+
+async def _withdraw_all(conn: Connection, rows: Sequence[queries.MatchRow], reason: str) -> int:
+    count = 0
+    for row in rows:
+        if row.state == "active":
+            await _withdraw(conn, row, reason)
+            count += 1
+    return count
+
+
+async def on_member_changed(live: LiveIndex, event: Envelope, conn: Connection) -> None:
+    member = event.payload(MemberChanged)
+    await live.lock_and_sync(conn)
+    if await queries.is_erased(conn, member.member_id):
+        log.info("change of an erased member ignored", member_id=member.member_id)
+        return
+    revision = await queries.member_revision(conn, member.member_id)
+    if revision is not None and member.revision <= revision:
+        log.info(
+            "stale member event ignored",
+            member_id=member.member_id,
+            revision=member.revision,
+            known_revision=revision,
+        )
+        return
+    await queries.upsert_member(conn, member)
+    await reevaluate_member(live, conn, member)
+
+
+async def on_member_erased(live: LiveIndex, event: Envelope, conn: Connection) -> None:
+    erased = event.payload(MemberErased)
+    await live.lock_and_sync(conn)
+    rows = await queries.matches_of_member(conn, erased.member_id)
+    withdrawn = await _withdraw_all(conn, rows, "erased")
+    await queries.erase_member(conn, erased.member_id)
+    log.info("member erased", member_id=erased.member_id, withdrawn=withdrawn)
+
+
+async def on_ping(event: Envelope, conn: Connection) -> None:
+    ping = event.payload(Ping)
+    log.info("ping received", ping_id=ping.ping_id)
+
+
+LiveHandler = Callable[[LiveIndex, Envelope, Connection], Awaitable[None]]
+
+
+def make_handler(live: LiveIndex) -> Handler:
+    """The matcher's handler, bound to its member index."""
+
+    def bound(handler: LiveHandler) -> Handler:
+        return functools.partial(handler, live)
+
+    return dispatch(
+        {
+            JobCreated.TYPE: bound(on_job),
+            JobUpdated.TYPE: bound(on_job),
+            JobClosed.TYPE: bound(on_job_closed),
+            MemberChanged.TYPE: bound(on_member_changed),
+            MemberErased.TYPE: bound(on_member_erased),
+            Ping.TYPE: on_ping,
+        }
+    )

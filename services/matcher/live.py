@@ -1,0 +1,169 @@
+"""The in-memory member index, kept equal to the member read model in the database.
+
+The index is a cache of ``matcher.members``; the database is the truth. It is
+never changed by a handler directly (the handler's transaction may still roll
+back), but follows the table's change feed:
+
+- every matcher handler first takes one transaction-level advisory lock
+  (``queries.LOCK_KEY``), so matcher transactions run one at a time, across
+  processes too, and a member row's ``seq`` (from a sequence, set on every
+  write) becomes visible in commit order;
+- right after taking the lock, and before writing anything, the handler
+  calls ``sync``: it applies the rows with ``seq`` above the last one applied.
+  Under the lock every earlier matcher transaction has ended, so what it reads
+  is exactly what was committed: a rolled-back change is never seen, a
+  committed one is never missed;
+- at start-up (``load``, from a background task, or the first handler if a
+  message comes first), the same feed from 0 rebuilds the whole index.
+
+Postings do not need this: they are read from the table when needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable
+
+from services.matcher import queries
+from services.matcher.index import MemberIndex
+from services.matcher.scoring import PreparedPosting, prepare_posting
+from services.matcher.taxonomy import Role, Taxonomy, default_taxonomy
+from services.matcher.titles import TitleMatcher, default_matcher
+from services.matcher.weights import DEFAULT_WEIGHTS, Weights
+from shared import logs, metrics
+from shared.db import Connection, Pool
+from shared.events import JobPosting
+
+log = logs.get_logger(__name__)
+
+BATCH = 5000
+
+
+class LiveIndex:
+    def __init__(self, weights: Weights = DEFAULT_WEIGHTS) -> None:
+        self.weights = weights
+        self.index = MemberIndex(default_matcher(), weights)
+        self.seq = 0  # of the last member row applied
+        self.erased_seq = 0  # of the last erasure applied
+        self.loaded = False
+        self._loading = asyncio.Lock()
+        self._postings: dict[tuple[str, int], PreparedPosting] = {}
+
+    @property
+    def matcher(self) -> TitleMatcher:
+        return self.index.matcher
+
+    async def lock_and_sync(self, conn: Connection) -> None:
+        """Take the matcher's lock for this transaction, then catch up."""
+        await queries.lock(conn)
+        await self.sync(conn)
+
+    async def sync(self, conn: Connection) -> int:
+        """Apply the committed member changes not applied yet (all, the first time)."""
+        async with self._loading:
+            if not self.loaded:
+                matcher = await load_matcher(conn)
+                self.index = MemberIndex(matcher, self.weights)
+                self._postings.clear()
+                self.seq = self.erased_seq = 0
+            applied = 0
+            # Two cursors: an erasure deletes the member's row and is final, so
+            # the order between the two feeds does not matter.
+            while True:
+                rows = await queries.members_since(conn, self.seq, BATCH)
+                for row in rows:
+                    self.index.upsert(row.profile)  # an opted-out member is removed
+                    self.seq = max(self.seq, row.seq)
+                erased = await queries.erased_since(conn, self.erased_seq, BATCH)
+                for member_id, seq in erased:
+                    self.index.remove(member_id)
+                    self.erased_seq = max(self.erased_seq, seq)
+                applied += len(rows) + len(erased)
+                if len(rows) < BATCH and len(erased) < BATCH:
+                    break
+            if not self.loaded:
+                self.loaded = True
+                log.info("member index built", members=len(self.index), seq=self.seq)
+            metrics.set_members_indexed(len(self.index))
+            return applied
+
+    async def load(self, pool: Pool) -> None:
+        """Build the index at start-up, under the lock (a consistent snapshot)."""
+        async with pool.acquire() as conn, conn.transaction():
+            await self.lock_and_sync(conn)
+
+    def prepared(self, posting: JobPosting) -> PreparedPosting:
+        """A posting resolved once per revision (member changes score against all open ones)."""
+        key = (posting.posting_id, posting.revision)
+        found = self._postings.get(key)
+        if found is None:
+            if len(self._postings) > 50_000:
+                self._postings.clear()
+            found = self._postings[key] = prepare_posting(posting, self.matcher)
+        return found
+
+
+# --- the imported (ESCO) part of the taxonomy ---------------------------------------------------
+
+
+def imported_titles(
+    extended: Taxonomy, base: Taxonomy | None = None
+) -> list[queries.TaxonomyTitle]:
+    """What an extended taxonomy adds to the base one, as rows to store."""
+    base = base or default_taxonomy()
+    out: list[queries.TaxonomyTitle] = []
+    for role in extended.roles.values():
+        known = base.roles.get(role.id)
+        had = {(lang, t) for lang, t in known.all_titles()} if known else set()
+        for lang, title in role.all_titles():
+            if (lang, title) not in had:
+                out.append(queries.TaxonomyTitle(role.id, role.family, role.source, lang, title))
+    return out
+
+
+def taxonomy_from_rows(
+    rows: Iterable[queries.TaxonomyTitle], base: Taxonomy | None = None
+) -> Taxonomy:
+    """The base taxonomy extended with stored rows (the inverse of ``imported_titles``)."""
+    base = base or default_taxonomy()
+    extra: dict[str, dict[str, list[str]]] = {}
+    new: dict[str, tuple[str, str, dict[str, list[str]]]] = {}
+    for row in rows:
+        if row.role_id in base.roles:
+            extra.setdefault(row.role_id, {}).setdefault(row.language, []).append(row.title)
+        else:
+            _family, _source, titles = new.setdefault(row.role_id, (row.family, row.source, {}))
+            titles.setdefault(row.language, []).append(row.title)
+    roles = [
+        Role(
+            id=role_id,
+            family=family,
+            titles={lang: tuple(t) for lang, t in titles.items()},
+            source=source,
+        )
+        for role_id, (family, source, titles) in new.items()
+    ]
+    return base.extended(titles=extra, new_roles=roles)
+
+
+async def load_matcher(conn: Connection) -> TitleMatcher:
+    """The default title matcher, or one extended with the imported ESCO titles."""
+    rows = await queries.taxonomy_titles(conn)
+    if not rows:
+        return default_matcher()
+    taxonomy = taxonomy_from_rows(rows)
+    log.info("imported taxonomy loaded", titles=len(rows), roles=len(taxonomy))
+    return TitleMatcher(taxonomy)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ImportSummary:
+    titles: int
+    roles: int
+
+
+async def store_taxonomy(conn: Connection, extended: Taxonomy) -> ImportSummary:
+    rows = imported_titles(extended)
+    count = await queries.replace_taxonomy_titles(conn, rows)
+    return ImportSummary(count, len({r.role_id for r in rows}))

@@ -1,0 +1,305 @@
+"""The matcher's SQL: plain, parameterised text, and thin typed functions over it.
+
+Only the matcher's own schema is read or written here (never ingest's tables):
+its member read model, the postings it has seen, its matches and the
+imported taxonomy titles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from asyncpg import Record
+
+from shared.db import Connection
+from shared.events import JobPosting, MemberChanged
+
+# A constant for pg_advisory_xact_lock: "match" in ASCII.
+LOCK_KEY = 0x6D61746368
+
+LOCK = "SELECT pg_advisory_xact_lock($1)"
+
+# --- members ---------------------------------------------------------------------------------
+
+MEMBER_REVISION = "SELECT revision FROM matcher.members WHERE member_id = $1"
+IS_ERASED = "SELECT EXISTS (SELECT 1 FROM matcher.erased_members WHERE member_id = $1)"
+UPSERT_MEMBER = """
+INSERT INTO matcher.members (member_id, revision, opted_in, profile, seq)
+VALUES ($1, $2, $3, $4, nextval('matcher.member_seq'))
+ON CONFLICT (member_id) DO UPDATE
+SET revision = EXCLUDED.revision, opted_in = EXCLUDED.opted_in, profile = EXCLUDED.profile,
+    seq = EXCLUDED.seq, updated_at = now()
+"""
+ERASE_MEMBER = """
+WITH gone AS (DELETE FROM matcher.members WHERE member_id = $1)
+INSERT INTO matcher.erased_members (member_id, seq)
+VALUES ($1, nextval('matcher.member_seq'))
+ON CONFLICT (member_id) DO NOTHING
+"""
+MEMBERS_SINCE = """
+SELECT member_id, opted_in, profile, seq FROM matcher.members
+WHERE seq > $1 ORDER BY seq LIMIT $2
+"""
+ERASED_SINCE = """
+SELECT member_id, seq FROM matcher.erased_members WHERE seq > $1 ORDER BY seq LIMIT $2
+"""
+ALL_MEMBERS = "SELECT profile FROM matcher.members ORDER BY member_id"
+
+# --- postings --------------------------------------------------------------------------------
+
+POSTING_STATE = "SELECT revision, state FROM matcher.postings WHERE posting_id = $1"
+UPSERT_POSTING = """
+INSERT INTO matcher.postings (posting_id, company_id, revision, state, posting)
+VALUES ($1, $2, $3, 'open', $4)
+ON CONFLICT (posting_id) DO UPDATE
+SET revision = EXCLUDED.revision, posting = EXCLUDED.posting, updated_at = now()
+WHERE matcher.postings.state = 'open' AND matcher.postings.revision < EXCLUDED.revision
+"""
+CLOSE_POSTING = """
+INSERT INTO matcher.postings (posting_id, company_id, revision, state, closed_at)
+VALUES ($1, $2, $3, 'closed', now())
+ON CONFLICT (posting_id) DO UPDATE
+SET state = 'closed', closed_at = coalesce(matcher.postings.closed_at, now()),
+    revision = greatest(matcher.postings.revision, EXCLUDED.revision), updated_at = now()
+"""
+OPEN_POSTINGS = """
+SELECT posting FROM matcher.postings WHERE state = 'open' AND posting IS NOT NULL
+ORDER BY posting_id
+"""
+
+# --- matches ---------------------------------------------------------------------------------
+
+MATCHES_OF_POSTING = """
+SELECT match_id::text, posting_id, member_id, state, reason FROM matcher.matches
+WHERE posting_id = $1
+"""
+MATCHES_OF_MEMBER = """
+SELECT match_id::text, posting_id, member_id, state, reason FROM matcher.matches
+WHERE member_id = $1
+"""
+INSERT_MATCH = """
+INSERT INTO matcher.matches
+    (match_id, posting_id, member_id, state, score, explanation, posting_revision)
+VALUES ($1, $2, $3, 'active', $4, $5, $6)
+"""
+ACTIVATE_MATCH = """
+UPDATE matcher.matches
+SET state = 'active', reason = NULL, score = $2, explanation = $3, posting_revision = $4,
+    updated_at = now()
+WHERE match_id = $1
+"""
+WITHDRAW_MATCH = """
+UPDATE matcher.matches SET state = 'withdrawn', reason = $2, updated_at = now()
+WHERE match_id = $1
+"""
+DELETE_MEMBER_MATCHES = "DELETE FROM matcher.matches WHERE member_id = $1"
+RECENT_MATCHES_PER_MEMBER = """
+SELECT member_id, count(*) AS n FROM matcher.matches
+WHERE member_id = ANY($1::text[]) AND created_at > now() - make_interval(days => $2)
+GROUP BY member_id
+"""
+ACTIVE_MATCHES_PER_POSTING = """
+SELECT posting_id, count(*) AS n FROM matcher.matches
+WHERE posting_id = ANY($1::text[]) AND state = 'active'
+GROUP BY posting_id
+"""
+MATCHES_FOR_OPERATOR = """
+SELECT match_id::text, posting_id, member_id, state, score, reason, explanation
+FROM matcher.matches WHERE posting_id = $1 ORDER BY score DESC, member_id
+"""
+
+# --- taxonomy --------------------------------------------------------------------------------
+
+TAXONOMY_TITLES = """
+SELECT role_id, family, source, language, title FROM matcher.taxonomy_titles
+ORDER BY role_id, language, title
+"""
+CLEAR_TAXONOMY = "DELETE FROM matcher.taxonomy_titles"
+INSERT_TAXONOMY_TITLE = """
+INSERT INTO matcher.taxonomy_titles (role_id, family, source, language, title)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+"""
+
+
+# --- typed functions -------------------------------------------------------------------------
+
+MatchState = Literal["active", "withdrawn"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MatchRow:
+    match_id: str
+    posting_id: str
+    member_id: str
+    state: MatchState
+    reason: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberRow:
+    member_id: str
+    opted_in: bool
+    profile: MemberChanged
+    seq: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TaxonomyTitle:
+    role_id: str
+    family: str
+    source: str
+    language: str
+    title: str
+
+
+def member_profile(member: MemberChanged) -> dict[str, Any]:
+    """What the read model keeps of a member: everything but the sealed contact."""
+    profile = member.to_json()
+    profile.pop("sealed_contact", None)
+    return profile
+
+
+async def lock(conn: Connection) -> None:
+    await conn.execute(LOCK, LOCK_KEY)
+
+
+async def member_revision(conn: Connection, member_id: str) -> int | None:
+    value = await conn.fetchval(MEMBER_REVISION, member_id)
+    return None if value is None else int(value)
+
+
+async def is_erased(conn: Connection, member_id: str) -> bool:
+    return bool(await conn.fetchval(IS_ERASED, member_id))
+
+
+async def upsert_member(conn: Connection, member: MemberChanged) -> None:
+    await conn.execute(
+        UPSERT_MEMBER, member.member_id, member.revision, member.opted_in, member_profile(member)
+    )
+
+
+async def erase_member(conn: Connection, member_id: str) -> None:
+    await conn.execute(ERASE_MEMBER, member_id)
+    await conn.execute(DELETE_MEMBER_MATCHES, member_id)
+
+
+async def members_since(conn: Connection, seq: int, limit: int) -> list[MemberRow]:
+    return [
+        MemberRow(
+            r["member_id"],
+            r["opted_in"],
+            MemberChanged.from_json(r["profile"]),  # type: ignore[arg-type]
+            r["seq"],
+        )
+        for r in await conn.fetch(MEMBERS_SINCE, seq, limit)
+    ]
+
+
+async def erased_since(conn: Connection, seq: int, limit: int) -> list[tuple[str, int]]:
+    return [(r["member_id"], r["seq"]) for r in await conn.fetch(ERASED_SINCE, seq, limit)]
+
+
+async def all_members(conn: Connection) -> list[MemberChanged]:
+    return [
+        MemberChanged.from_json(r["profile"])  # type: ignore[misc]
+        for r in await conn.fetch(ALL_MEMBERS)
+    ]
+
+
+async def posting_state(conn: Connection, posting_id: str) -> tuple[int, str] | None:
+    row = await conn.fetchrow(POSTING_STATE, posting_id)
+    return None if row is None else (int(row["revision"]), str(row["state"]))
+
+
+async def upsert_posting(conn: Connection, posting: JobPosting) -> None:
+    await conn.execute(
+        UPSERT_POSTING, posting.posting_id, posting.company_id, posting.revision, posting.to_json()
+    )
+
+
+async def close_posting(conn: Connection, posting_id: str, company_id: str, revision: int) -> None:
+    await conn.execute(CLOSE_POSTING, posting_id, company_id, revision)
+
+
+async def open_postings(conn: Connection) -> list[JobPosting]:
+    return [
+        JobPosting.from_json(r["posting"])  # type: ignore[misc]
+        for r in await conn.fetch(OPEN_POSTINGS)
+    ]
+
+
+def _match_rows(rows: Iterable[Record]) -> list[MatchRow]:
+    return [
+        MatchRow(r["match_id"], r["posting_id"], r["member_id"], r["state"], r["reason"])
+        for r in rows
+    ]
+
+
+async def matches_of_posting(conn: Connection, posting_id: str) -> list[MatchRow]:
+    return _match_rows(await conn.fetch(MATCHES_OF_POSTING, posting_id))
+
+
+async def matches_of_member(conn: Connection, member_id: str) -> list[MatchRow]:
+    return _match_rows(await conn.fetch(MATCHES_OF_MEMBER, member_id))
+
+
+async def insert_match(
+    conn: Connection,
+    match_id: str,
+    posting_id: str,
+    member_id: str,
+    score: float,
+    explanation: Mapping[str, Any],
+    posting_revision: int,
+) -> None:
+    await conn.execute(
+        INSERT_MATCH, match_id, posting_id, member_id, score, explanation, posting_revision
+    )
+
+
+async def activate_match(
+    conn: Connection,
+    match_id: str,
+    score: float,
+    explanation: Mapping[str, Any],
+    posting_revision: int,
+) -> None:
+    await conn.execute(ACTIVATE_MATCH, match_id, score, explanation, posting_revision)
+
+
+async def withdraw_match(conn: Connection, match_id: str, reason: str) -> None:
+    await conn.execute(WITHDRAW_MATCH, match_id, reason)
+
+
+async def recent_matches_per_member(
+    conn: Connection, member_ids: Sequence[str], days: int
+) -> dict[str, int]:
+    if not member_ids:
+        return {}
+    rows = await conn.fetch(RECENT_MATCHES_PER_MEMBER, list(member_ids), days)
+    return {r["member_id"]: int(r["n"]) for r in rows}
+
+
+async def active_matches_per_posting(
+    conn: Connection, posting_ids: Sequence[str]
+) -> dict[str, int]:
+    if not posting_ids:
+        return {}
+    rows = await conn.fetch(ACTIVE_MATCHES_PER_POSTING, list(posting_ids))
+    return {r["posting_id"]: int(r["n"]) for r in rows}
+
+
+async def taxonomy_titles(conn: Connection) -> list[TaxonomyTitle]:
+    return [
+        TaxonomyTitle(r["role_id"], r["family"], r["source"], r["language"], r["title"])
+        for r in await conn.fetch(TAXONOMY_TITLES)
+    ]
+
+
+async def replace_taxonomy_titles(conn: Connection, titles: Iterable[TaxonomyTitle]) -> int:
+    await conn.execute(CLEAR_TAXONOMY)
+    rows = [(t.role_id, t.family, t.source, t.language, t.title) for t in titles]
+    await conn.executemany(INSERT_TAXONOMY_TITLE, rows)
+    return len(rows)

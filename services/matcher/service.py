@@ -1,0 +1,68 @@
+"""Wiring of the matcher service."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from services.matcher import handlers, privacy
+from services.matcher.live import LiveIndex
+from shared import logs
+from shared.consumer import Handler
+from shared.db import Connection
+from shared.events import Envelope, MemberExportRequested
+from shared.retention import scheduled
+from shared.service import Runtime, ServiceSpec
+from shared.topology import MATCHER
+
+SCHEMA = "matcher"
+INDEX = "member_index"
+
+log = logs.get_logger(__name__)
+
+
+def live_index(runtime: Runtime) -> LiveIndex:
+    """The process's one member index (created on first use)."""
+    found = runtime.extras.get(INDEX)
+    if not isinstance(found, LiveIndex):
+        found = runtime.extras[INDEX] = LiveIndex()
+    return found
+
+
+def make_handler(runtime: Runtime) -> Handler:
+    matching = handlers.make_handler(live_index(runtime))
+    export = privacy.make_export_handler(runtime.settings)
+
+    async def handle(event: Envelope, conn: Connection) -> None:
+        # A data export reads the matcher's tables only: no index lock needed.
+        if event.type == MemberExportRequested.TYPE:
+            await export(event, conn)
+        else:
+            await matching(event, conn)
+
+    return handle
+
+
+async def build_index(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Rebuild the member index from the database at start-up (a message that
+    arrives first builds it itself, under the same lock)."""
+    index = live_index(runtime)
+    pause = 0.5
+    while not index.loaded and not stop.is_set():
+        try:
+            await index.load(runtime.pool)
+        except Exception as exc:
+            log.warning("member index not built yet", error=type(exc).__name__, pause_s=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+SPEC = ServiceSpec(
+    name="matcher",
+    schema=SCHEMA,
+    migrations=Path(__file__).parent / "migrations",
+    port=lambda settings: settings.matcher_port,
+    queue=MATCHER,
+    handler=make_handler,
+    background=(build_index, scheduled(privacy.purge)),
+)

@@ -1,0 +1,74 @@
+"""Every weight and threshold of the matcher, in one documented place.
+
+Change a number here and both the matcher and the operator tools
+(``passaparola titles similarity``) follow, so what an operator sees is what
+the matcher does. ``docs/matching.md`` explains how these were chosen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Weights:
+    # --- titles (0..100 scales are rapidfuzz's) ---------------------------------------
+    # A free title resolves to a taxonomy title when their token-sorted similarity
+    # reaches this and every word of each finds a partner in the other (typos are
+    # absorbed, a different head noun or qualifier is not).
+    resolve_min: float = 85.0
+    # Resolved roles within this many points of the best one are kept too, so
+    # "segretaria" resolves to its role only, not to every role with a close title.
+    resolve_margin: float = 3.0
+    # "<known title> <one or two qualifier words>" resolves at this fraction of
+    # the known title's score ("assistente di direzione commerciale").
+    qualified_factor: float = 0.9
+    # Two resolved titles match when their roles are at least this close
+    # (roles.AFFINITY: EA-PA 0.9, EA-secretary 0.8, EA-receptionist 0.3).
+    min_role_affinity: float = 0.75
+    # Two titles that neither resolve match only when nearly identical.
+    unknown_min: float = 90.0
+
+    # --- the score of a match, 0..1 -----------------------------------------------------
+    # Components without information (no nice-to-have languages in the posting,
+    # no skills, no seniority on either side) are left out and the remaining
+    # weights renormalised, so a terse posting is not penalised for being terse.
+    title: float = 0.45
+    place: float = 0.20
+    skills: float = 0.15
+    languages_nice: float = 0.10
+    seniority: float = 0.10
+    # Below this, a candidate who passed every hard filter is still not told.
+    threshold: float = 0.60
+
+    # --- place ---------------------------------------------------------------------------
+    same_city: float = 1.0
+    same_region: float = 0.7
+    remote: float = 1.0
+
+    # --- skills --------------------------------------------------------------------------
+    # A member's skill counts for a posting's skill at this rapidfuzz ratio.
+    skill_min: float = 90.0
+
+    # --- companies (discretion) ----------------------------------------------------------
+    # Normalised names at or above this ratio are the same company (typos).
+    company_same: float = 92.0
+    # At or above this (ratio, or token-set ratio: one name's words inside the
+    # other's) the names may be the same company: the match is suppressed.
+    company_ambiguous: float = 85.0
+    # A short name inside a longer one ("acme" in "acmeitalia") is ambiguous only
+    # from this many characters, so "abb" does not suppress "abbvie".
+    company_partial_min_chars: int = 5
+
+    # --- caps: quality over quantity -------------------------------------------------------
+    # A member is told about at most this many new openings per ``member_cap_days``
+    # (the best-scoring first); a fit beyond the cap is not recorded, and may
+    # still be told later (after an update of the posting, once under the cap).
+    member_cap: int = 5
+    member_cap_days: int = 7
+    # An opening is told to at most this many members at once (the best first);
+    # a still-fitting match is never withdrawn to make room.
+    posting_cap: int = 100
+
+
+DEFAULT_WEIGHTS = Weights()

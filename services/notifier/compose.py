@@ -1,0 +1,412 @@
+"""Building the member's email: one instant match, or a digest of several.
+
+Discretion and header safety shape everything here:
+
+- Headers are built only from our own constants and validated values: the
+  member's address (one plain addr-spec), our sender address and mail domain,
+  the notification UUID, our own link URL and a date Babel formatted. Text
+  that came from a company (title, company name, city, skills) goes only into
+  the bodies. This is what protects us from CVE-2024-6923 on Python 3.11.7,
+  where an encoded word such as ``=?UTF-8?Q?=0A?=Bcc: x@y`` in a header value
+  becomes a real header when the message is serialised.
+- ``serialise`` is the only way bytes should leave this module: it checks that
+  the header block holds exactly the intended headers and one recipient, so a
+  future change that lets company text into a header fails loudly instead of
+  mailing a stranger.
+- Subject, sender name and preview text are neutral (no company, no title, no
+  "job"): they are what a colleague sees over the member's shoulder.
+- No tracking pixels, no redirecting links, no images at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.policy
+import functools
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import jinja2
+from babel.dates import format_date, format_skeleton
+from markupsafe import Markup
+
+from services.notifier.explain import explain
+from services.notifier.sanitise import clean_inline, strip_controls
+from services.notifier.schedule import member_zone
+from services.notifier.wording import BABEL_LOCALE, WORDING, Language, language_of
+
+__all__ = [
+    "EXPECTED_HEADERS",
+    "SENDER_NAME",
+    "WIRE_POLICY",
+    "InvalidAddress",
+    "Job",
+    "JobLinks",
+    "MemberLinks",
+    "Recipient",
+    "Sender",
+    "UnsafeMessage",
+    "compose_digest",
+    "compose_instant",
+    "serialise",
+    "validate_address",
+]
+
+SENDER_NAME = "passaparola"
+
+# Bodies are encoded under the SMTP policy (quoted-printable at 76 columns);
+# the wire policy only lifts the header fold limit to RFC 5322's hard 998, so
+# the long List-Unsubscribe URL stays one literal line: folded at 78, Python
+# turns it into an RFC 2047 encoded word that mailbox providers do not read.
+_BUILD_POLICY = email.policy.SMTP
+WIRE_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+# The complete header block of every message, in order. ``serialise`` refuses
+# anything else. Auto-Submitted (RFC 3834) and X-Auto-Response-Suppress
+# (Exchange, common in the offices our members work in) stop out-of-office
+# replies from answering a mail nobody reads replies to, without suppressing
+# bounces, which we need.
+EXPECTED_HEADERS: tuple[str, ...] = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Content-Language",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "Auto-Submitted",
+    "X-Auto-Response-Suppress",
+    "MIME-Version",
+    "Content-Type",
+)
+
+_TEMPLATES = Path(__file__).parent / "templates"
+_PREHEADER_PADDING = 90  # see _layout.html.j2
+
+
+class InvalidAddress(ValueError):
+    """Not exactly one plain ASCII addr-spec; the message is not built."""
+
+
+class UnsafeMessage(RuntimeError):
+    """The serialised message does not have exactly the intended headers."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Sender:
+    address: str  # e.g. "aggiornamenti@passaparola.example"
+    mail_domain: str  # right-hand side of Message-ID
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Recipient:
+    address: str
+    language: str  # "it", "sv" or "en"; anything else reads English
+    timezone: str  # IANA name; dates in the body are the member's dates
+    first_name: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobLinks:
+    """Per-job links, already signed (see ``tokens``)."""
+
+    interested: str
+    not_for_me: str
+    forward: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberLinks:
+    """Per-member links, already signed. ``unsubscribe`` also goes in List-Unsubscribe."""
+
+    pause: str
+    preferences: str
+    unsubscribe: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    """One matched opening. Every text field here came from a company: body only."""
+
+    title: str
+    company: str
+    city: str | None
+    explanation: Mapping[str, Any]
+    links: JobLinks
+    posted_on: date | None = None
+
+
+def compose_instant(
+    *,
+    notification_id: uuid.UUID,
+    sender: Sender,
+    recipient: Recipient,
+    job: Job,
+    links: MemberLinks,
+    now: datetime,
+) -> EmailMessage:
+    """The email for one match, sent as soon as the member's quiet hours allow."""
+    return _compose(
+        kind="instant",
+        notification_id=notification_id,
+        sender=sender,
+        recipient=recipient,
+        jobs=[job],
+        links=links,
+        now=now,
+    )
+
+
+def compose_digest(
+    *,
+    notification_id: uuid.UUID,
+    sender: Sender,
+    recipient: Recipient,
+    jobs: Sequence[Job],
+    links: MemberLinks,
+    now: datetime,
+    period: Literal["daily", "weekly"],
+) -> EmailMessage:
+    """One email for several matches, in the order given (best first)."""
+    if not jobs:
+        raise ValueError("a digest needs at least one job")
+    if period not in ("daily", "weekly"):
+        raise ValueError("period is 'daily' or 'weekly'")
+    return _compose(
+        kind=period,
+        notification_id=notification_id,
+        sender=sender,
+        recipient=recipient,
+        jobs=list(jobs),
+        links=links,
+        now=now,
+    )
+
+
+def serialise(msg: EmailMessage) -> bytes:
+    """The message as CRLF bytes for SMTP, after proving its header block is intact.
+
+    Hand these bytes to the SMTP client as they are (``sendmail(from, [to],
+    data)``), rather than letting the client serialise the message again.
+    """
+    data = msg.as_bytes(policy=WIRE_POLICY)
+    head, sep, _ = data.partition(b"\r\n\r\n")
+    if not sep:
+        raise UnsafeMessage("no end of header block")
+    names: list[str] = []
+    for line in head.split(b"\r\n"):
+        if b"\r" in line or b"\n" in line or b"\x00" in line or not line.isascii():
+            raise UnsafeMessage("stray control or non-ASCII byte in the header block")
+        if line[:1] in (b" ", b"\t"):
+            if not names:
+                raise UnsafeMessage("header block starts with a continuation line")
+            continue
+        name, colon, _ = line.partition(b":")
+        if not colon or not re.fullmatch(rb"[!-9;-~]+", name):
+            raise UnsafeMessage("malformed header line")
+        names.append(name.decode("ascii"))
+    if sorted(n.lower() for n in names) != sorted(n.lower() for n in EXPECTED_HEADERS):
+        raise UnsafeMessage(f"unexpected header block: {names}")
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    for field in ("To", "From"):
+        addresses: tuple[Any, ...] = getattr(parsed[field], "addresses", ())
+        if len(addresses) != 1:
+            raise UnsafeMessage(f"{field} must hold exactly one address")
+        try:
+            validate_address(addresses[0].addr_spec)
+        except InvalidAddress:
+            raise UnsafeMessage(f"{field} address changed in serialisation") from None
+    return data
+
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_LOCAL = re.compile(rf"{_ATEXT}+(?:\.{_ATEXT}+)*")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
+def validate_address(value: str) -> str:
+    """``value`` if it is exactly one plain ``local@domain`` addr-spec, else ``InvalidAddress``.
+
+    Deliberately narrower than RFC 5322: no display name, no comments, no
+    quoted local part, ASCII only (no SMTPUTF8), and nothing that looks like
+    an RFC 2047 encoded word, which is the shape of CVE-2024-6923.
+    """
+    if not isinstance(value, str) or len(value) > 254:
+        raise InvalidAddress("not an address")
+    local, at, domain = value.rpartition("@")
+    if (
+        not at
+        or len(local) > 64
+        or len(domain) > 253
+        or not _LOCAL.fullmatch(local)
+        or not _DOMAIN.fullmatch(domain)
+        or "=?" in local
+        or "?=" in local
+    ):
+        raise InvalidAddress("not a plain addr-spec")
+    return value
+
+
+def _compose(
+    *,
+    kind: Literal["instant", "daily", "weekly"],
+    notification_id: uuid.UUID,
+    sender: Sender,
+    recipient: Recipient,
+    jobs: list[Job],
+    links: MemberLinks,
+    now: datetime,
+) -> EmailMessage:
+    if not isinstance(notification_id, uuid.UUID):
+        raise TypeError("notification_id must be a UUID")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    to_address = validate_address(recipient.address)
+    from_address = validate_address(sender.address)
+    mail_domain = sender.mail_domain
+    if not isinstance(mail_domain, str) or not _DOMAIN.fullmatch(mail_domain):
+        raise ValueError("mail_domain must be a plain domain name")
+    unsubscribe = _link(links.unsubscribe)
+
+    language = language_of(recipient.language)
+    wording = WORDING[language]
+    locale = BABEL_LOCALE[language]
+    local_day = now.astimezone(member_zone(recipient.timezone)).date()
+    subject_template = wording.subject_weekly if kind == "weekly" else wording.subject
+    # The only variable part of the subject is a date Babel wrote from our clock.
+    subject = subject_template.format(date=format_skeleton("MMMMd", local_day, locale=locale))
+
+    context = _context(kind, language, recipient, jobs, links, local_day, subject)
+    text = _render("txt", kind, context)
+    html = _render("html", kind, context)
+
+    msg = EmailMessage(policy=_BUILD_POLICY)
+    msg["From"] = Address(display_name=SENDER_NAME, addr_spec=from_address)
+    msg["To"] = Address(addr_spec=to_address)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(now.astimezone(UTC))
+    msg["Message-ID"] = f"<{notification_id}@{mail_domain.lower()}>"
+    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
+    msg.set_content(text, subtype="plain", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    # "=_" can never occur in a quoted-printable body, so this boundary is
+    # safe whatever the company wrote, and a resend of the same notification
+    # is byte-for-byte the same message.
+    msg.set_boundary(f"=_passaparola_{notification_id.hex}")
+    # After the content: set_content clears every Content-* header.
+    msg["Content-Language"] = language
+    msg.policy = WIRE_POLICY
+    return msg
+
+
+def _context(
+    kind: str,
+    language: Language,
+    recipient: Recipient,
+    jobs: list[Job],
+    links: MemberLinks,
+    local_day: date,
+    subject: str,
+) -> dict[str, Any]:
+    wording = WORDING[language]
+    locale = BABEL_LOCALE[language]
+    name = clean_inline(recipient.first_name, limit=60)
+    heading = {
+        "instant": wording.heading_instant,
+        "daily": wording.heading_daily,
+        "weekly": wording.heading_weekly,
+    }[kind]
+    return {
+        "lang": language,
+        "t": wording,
+        "subject": subject,
+        "greeting": wording.greeting_named.format(name=name) if name else wording.greeting,
+        "heading": heading,
+        "intro": wording.intro_instant if kind == "instant" else wording.intro_digest,
+        "date_label": format_date(local_day, format="long", locale=locale),
+        "padding": _PREHEADER_PADDING,
+        "jobs": [_job_view(job, language) for job in jobs],
+        "links": {
+            "pause": _link(links.pause),
+            "preferences": _link(links.preferences),
+            "unsubscribe": _link(links.unsubscribe),
+        },
+    }
+
+
+def _job_view(job: Job, language: Language) -> dict[str, Any]:
+    wording = WORDING[language]
+    posted = None
+    if isinstance(job.posted_on, date):
+        posted = wording.posted_on.format(
+            date=format_date(job.posted_on, format="long", locale=BABEL_LOCALE[language])
+        )
+    return {
+        "title": clean_inline(job.title, limit=160),
+        "company": clean_inline(job.company, limit=120),
+        "city": clean_inline(job.city, limit=80),
+        "posted": posted,
+        "reasons": explain(job.explanation, language),
+        "links": {
+            "interested": _link(job.links.interested),
+            "not_for_me": _link(job.links.not_for_me),
+            "forward": _link(job.links.forward),
+        },
+    }
+
+
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+def _link(url: str) -> str:
+    """One of our own signed links: https (http only to localhost, for the local sink)."""
+    if not isinstance(url, str) or len(url) > 2000 or not _URL_CHARS.fullmatch(url):
+        raise ValueError("link must be a plain absolute URL")
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1")
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+        raise ValueError("link must be https")
+    return url
+
+
+def _render(fmt: Literal["txt", "html"], kind: str, context: dict[str, Any]) -> str:
+    name = "instant" if kind == "instant" else "digest"
+    return _environment(fmt).get_template(f"{name}.{fmt}.j2").render(context)
+
+
+@functools.cache
+def _environment(fmt: Literal["txt", "html"]) -> jinja2.Environment:
+    # In both, every printed value also loses its control characters: a second
+    # line of defence behind ``clean_inline``.
+    options: dict[str, Any] = {
+        "loader": jinja2.FileSystemLoader(_TEMPLATES),
+        "undefined": jinja2.StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "keep_trailing_newline": True,
+        "finalize": _finalize,
+        "auto_reload": False,
+    }
+    if fmt == "html":
+        return jinja2.Environment(autoescape=True, **options)
+    # The plain-text part is not HTML: escaping would print "&amp;" to the reader.
+    return jinja2.Environment(autoescape=False, **options)  # noqa: S701
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return strip_controls(value)
+    return value

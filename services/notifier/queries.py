@@ -1,0 +1,472 @@
+"""The notifier's SQL: plain, parameterised, on its own schema only."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from asyncpg import Record
+
+from services.notifier.planning import Email, Pending, Prefs
+from shared.db import Connection
+from shared.events import MatchFound, MemberChanged
+
+# --- members -------------------------------------------------------------------------
+
+
+async def member(conn: Connection, member_id: str) -> Prefs | None:
+    row = await conn.fetchrow("SELECT * FROM notifier.members WHERE member_id = $1", member_id)
+    return None if row is None else Prefs.from_row(dict(row))
+
+
+async def member_by_link(conn: Connection, link_id: uuid.UUID) -> Prefs | None:
+    row = await conn.fetchrow("SELECT * FROM notifier.members WHERE link_id = $1", link_id)
+    return None if row is None else Prefs.from_row(dict(row))
+
+
+async def upsert_member(conn: Connection, m: MemberChanged, paused_until: datetime | None) -> bool:
+    """Apply a profile unless a newer revision is already here or the member was erased.
+
+    A choice the member made through a link (local_*) survives until the
+    platform sends a different value for that field: the newer word wins.
+    """
+    applied = await conn.fetchval(
+        """
+        INSERT INTO notifier.members AS m (member_id, revision, opted_in, language, timezone,
+            frequency, quiet_hours, paused_until, sealed_contact)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+        WHERE NOT EXISTS (SELECT 1 FROM notifier.erased_members WHERE member_id = $1)
+        ON CONFLICT (member_id) DO UPDATE SET
+            revision = EXCLUDED.revision,
+            opted_in = EXCLUDED.opted_in,
+            language = EXCLUDED.language,
+            timezone = EXCLUDED.timezone,
+            frequency = EXCLUDED.frequency,
+            quiet_hours = EXCLUDED.quiet_hours,
+            paused_until = EXCLUDED.paused_until,
+            sealed_contact = EXCLUDED.sealed_contact,
+            local_frequency = CASE WHEN EXCLUDED.frequency IS DISTINCT FROM m.frequency
+                THEN NULL ELSE m.local_frequency END,
+            local_language = CASE WHEN EXCLUDED.language IS DISTINCT FROM m.language
+                THEN NULL ELSE m.local_language END,
+            local_quiet_hours = CASE WHEN EXCLUDED.quiet_hours IS DISTINCT FROM m.quiet_hours
+                THEN NULL ELSE m.local_quiet_hours END,
+            local_paused_until = CASE WHEN EXCLUDED.paused_until IS DISTINCT FROM m.paused_until
+                THEN NULL ELSE m.local_paused_until END,
+            unsubscribed_at = CASE WHEN EXCLUDED.opted_in AND NOT m.opted_in
+                THEN NULL ELSE m.unsubscribed_at END,
+            updated_at = now()
+        WHERE EXCLUDED.revision >= m.revision
+        RETURNING true
+        """,
+        m.member_id,
+        m.revision,
+        m.opted_in,
+        m.language,
+        m.timezone,
+        m.frequency,
+        list(m.quiet_hours),
+        paused_until,
+        m.sealed_contact,
+    )
+    return bool(applied)
+
+
+async def erase_member(conn: Connection, member_id: str) -> None:
+    await conn.execute(
+        "INSERT INTO notifier.erased_members (member_id) VALUES ($1) ON CONFLICT DO NOTHING",
+        member_id,
+    )
+    await conn.execute("DELETE FROM notifier.members WHERE member_id = $1", member_id)
+    await conn.execute("DELETE FROM notifier.feedback WHERE member_id = $1", member_id)
+    await conn.execute("DELETE FROM notifier.weekly_counts WHERE member_id = $1", member_id)
+    await cancel_member_pending(conn, member_id, "member erased")
+
+
+async def set_choice(conn: Connection, member_id: str, **values: Any) -> None:
+    """Record what a member chose through a link (unsubscribed_at, local_*)."""
+    allowed = {
+        "unsubscribed_at",
+        "local_paused_until",
+        "local_frequency",
+        "local_language",
+        "local_quiet_hours",
+    }
+    if not values or set(values) - allowed:
+        raise ValueError(f"unknown choice {sorted(set(values) - allowed)}")
+    columns = sorted(values)
+    assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
+    await conn.execute(
+        f"UPDATE notifier.members SET {assignments}, updated_at = now() WHERE member_id = $1",  # noqa: S608 - column names from the allow-list
+        member_id,
+        *(values[c] for c in columns),
+    )
+
+
+async def reschedule_member(conn: Connection, member_id: str, due: datetime) -> None:
+    await conn.execute(
+        "UPDATE notifier.notifications SET due_at = $2, updated_at = now()"
+        " WHERE member_id = $1 AND state = 'pending'",
+        member_id,
+        due,
+    )
+
+
+async def cancel_member_pending(conn: Connection, member_id: str, reason: str) -> None:
+    await conn.execute(
+        "UPDATE notifier.notifications SET state = 'cancelled', reason = $2, updated_at = now()"
+        " WHERE member_id = $1 AND state = 'pending'",
+        member_id,
+        reason,
+    )
+
+
+# --- postings and matches -------------------------------------------------------------
+
+
+async def posting_opened(conn: Connection, posting_id: str, revision: int) -> None:
+    await conn.execute(
+        """
+        INSERT INTO notifier.postings AS p (posting_id, revision, open) VALUES ($1, $2, true)
+        ON CONFLICT (posting_id) DO UPDATE SET revision = EXCLUDED.revision, updated_at = now()
+        WHERE p.open AND EXCLUDED.revision > p.revision
+        """,
+        posting_id,
+        revision,
+    )
+
+
+async def posting_closed(conn: Connection, posting_id: str, revision: int) -> None:
+    await conn.execute(
+        """
+        INSERT INTO notifier.postings AS p (posting_id, revision, open, closed_at)
+        VALUES ($1, $2, false, now())
+        ON CONFLICT (posting_id) DO UPDATE SET open = false, closed_at = now(),
+            revision = greatest(p.revision, EXCLUDED.revision), updated_at = now()
+        """,
+        posting_id,
+        revision,
+    )
+    await conn.execute(
+        "UPDATE notifier.notifications SET state = 'cancelled', reason = 'posting closed',"
+        " updated_at = now() WHERE posting_id = $1 AND state = 'pending'",
+        posting_id,
+    )
+
+
+async def posting_is_closed(conn: Connection, posting_id: str) -> bool:
+    closed = await conn.fetchval(
+        "SELECT NOT open FROM notifier.postings WHERE posting_id = $1", posting_id
+    )
+    return bool(closed)
+
+
+async def match_withdrawn(conn: Connection, match_id: str, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO notifier.withdrawn_matches (match_id, reason) VALUES ($1, $2)"
+        " ON CONFLICT DO NOTHING",
+        match_id,
+        reason,
+    )
+    await conn.execute(
+        "UPDATE notifier.notifications SET state = 'cancelled', reason = 'match withdrawn',"
+        " updated_at = now() WHERE match_id = $1 AND state = 'pending'",
+        match_id,
+    )
+
+
+async def add_notification(
+    conn: Connection, m: MatchFound, *, due: datetime, state: str, reason: str | None
+) -> None:
+    """One row per match id: a match.found published twice is stored once."""
+    await conn.execute(
+        """
+        INSERT INTO notifier.notifications (id, match_id, member_id, posting_id, posting_revision,
+            score, explanation, title, company_name, city, region, country, remote, apply_url,
+            valid_through, state, due_at, reason)
+        SELECT $1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14, $15,
+            CASE WHEN EXISTS (SELECT 1 FROM notifier.withdrawn_matches WHERE match_id = $2)
+                THEN 'cancelled' ELSE $16 END,
+            $17,
+            CASE WHEN EXISTS (SELECT 1 FROM notifier.withdrawn_matches WHERE match_id = $2)
+                THEN 'match withdrawn' ELSE $18 END
+        ON CONFLICT (match_id) DO NOTHING
+        """,
+        uuid.uuid4(),
+        m.match_id,
+        m.member_id,
+        m.posting_id,
+        m.posting_revision,
+        float(m.score),
+        # The pool's codec encodes jsonb: a json.dumps here would store a string.
+        _no_nul(dict(m.explanation)),
+        _no_nul(m.title),
+        _no_nul(m.company_name),
+        _no_nul(m.city),
+        _no_nul(m.region),
+        _no_nul(m.country),
+        m.remote,
+        _no_nul(m.apply_url),
+        _no_nul(m.valid_through),
+        state,
+        due,
+        reason,
+    )
+
+
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: a company's title with one must not cost the
+    match. (The bodies clean control characters again when they are rendered.)"""
+    if isinstance(value, str):
+        return value.replace("\x00", " ")
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nul(v) for v in value]
+    return value
+
+
+# --- planning -----------------------------------------------------------------------
+
+
+async def due_members(conn: Connection, limit: int) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT member_id FROM ("
+        "  SELECT member_id FROM notifier.notifications"
+        "  WHERE state = 'pending' AND due_at <= now() ORDER BY due_at LIMIT $1"
+        ") due",
+        limit,
+    )
+    return [r["member_id"] for r in rows]
+
+
+async def lock_due(conn: Connection, member_id: str) -> list[Pending]:
+    rows = await conn.fetch(
+        "SELECT id, posting_id, score, created_at, valid_through FROM notifier.notifications"
+        " WHERE member_id = $1 AND state = 'pending' AND due_at <= now()"
+        " FOR UPDATE SKIP LOCKED",
+        member_id,
+    )
+    return [
+        Pending(r["id"], r["posting_id"], r["score"], r["created_at"], r["valid_through"])
+        for r in rows
+    ]
+
+
+async def closed_postings(conn: Connection, posting_ids: Sequence[str]) -> frozenset[str]:
+    rows = await conn.fetch(
+        "SELECT posting_id FROM notifier.postings WHERE posting_id = ANY($1) AND NOT open",
+        list(posting_ids),
+    )
+    return frozenset(r["posting_id"] for r in rows)
+
+
+async def sent_postings(
+    conn: Connection, member_id: str, posting_ids: Sequence[str]
+) -> frozenset[str]:
+    rows = await conn.fetch(
+        "SELECT posting_id FROM notifier.notifications WHERE member_id = $1"
+        " AND posting_id = ANY($2) AND state IN ('sending', 'sent')",
+        member_id,
+        list(posting_ids),
+    )
+    return frozenset(r["posting_id"] for r in rows)
+
+
+async def not_for_me(
+    conn: Connection, member_id: str, posting_ids: Sequence[str]
+) -> frozenset[str]:
+    rows = await conn.fetch(
+        "SELECT posting_id FROM notifier.feedback WHERE member_id = $1 AND posting_id = ANY($2)",
+        member_id,
+        list(posting_ids),
+    )
+    return frozenset(r["posting_id"] for r in rows)
+
+
+async def is_suppressed(conn: Connection, address_hashes: list[bytes]) -> bool:
+    found = await conn.fetchval(
+        "SELECT true FROM notifier.suppressed_addresses WHERE address_hash = ANY($1)",
+        address_hashes,
+    )
+    return bool(found)
+
+
+async def jobs_this_week(conn: Connection, member_id: str, week_start: datetime) -> int:
+    jobs = await conn.fetchval(
+        "SELECT jobs FROM notifier.weekly_counts WHERE member_id = $1 AND week_start = $2",
+        member_id,
+        week_start,
+    )
+    return int(jobs or 0)
+
+
+async def count_jobs(conn: Connection, member_id: str, week_start: datetime, jobs: int) -> None:
+    await conn.execute(
+        """
+        INSERT INTO notifier.weekly_counts AS w (member_id, week_start, jobs) VALUES ($1, $2, $3)
+        ON CONFLICT (member_id, week_start) DO UPDATE SET jobs = w.jobs + EXCLUDED.jobs
+        """,
+        member_id,
+        week_start,
+        jobs,
+    )
+
+
+async def cancel(conn: Connection, decisions: dict[uuid.UUID, str]) -> None:
+    if decisions:
+        await conn.executemany(
+            "UPDATE notifier.notifications SET state = 'cancelled', reason = $2,"
+            " updated_at = now() WHERE id = $1 AND state = 'pending'",
+            list(decisions.items()),
+        )
+
+
+async def defer(conn: Connection, decisions: dict[uuid.UUID, datetime]) -> None:
+    if decisions:
+        await conn.executemany(
+            "UPDATE notifier.notifications SET due_at = $2, updated_at = now()"
+            " WHERE id = $1 AND state = 'pending'",
+            list(decisions.items()),
+        )
+
+
+async def create_email(conn: Connection, member_id: str, email: Email) -> uuid.UUID:
+    """The email row in state 'sending', committed by the caller before any SMTP.
+
+    An instant email takes its notification's id, so Message-ID derives from it.
+    """
+    email_id = email.jobs[0].id if email.kind == "instant" else uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO notifier.emails (id, member_id, kind, state) VALUES ($1, $2, $3, 'sending')",
+        email_id,
+        member_id,
+        email.kind,
+    )
+    await conn.execute(
+        "UPDATE notifier.notifications SET state = 'sending', email_id = $1, updated_at = now()"
+        " WHERE id = ANY($2)",
+        email_id,
+        [job.id for job in email.jobs],
+    )
+    return email_id
+
+
+# --- sending ------------------------------------------------------------------------
+
+
+async def due_emails(conn: Connection, limit: int) -> list[uuid.UUID]:
+    rows = await conn.fetch(
+        "SELECT id FROM notifier.emails WHERE state = 'sending' AND next_attempt_at <= now()"
+        " ORDER BY next_attempt_at LIMIT $1",
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def start_attempt(conn: Connection, email_id: uuid.UUID) -> Record | None:
+    """Record the attempt (committed: autocommit) before the SMTP conversation."""
+    return await conn.fetchrow(
+        "UPDATE notifier.emails SET attempts = attempts + 1, last_attempt_at = now()"
+        " WHERE id = $1 AND state = 'sending' AND next_attempt_at <= now() RETURNING *",
+        email_id,
+    )
+
+
+async def email_jobs(conn: Connection, email_id: uuid.UUID) -> list[Record]:
+    return await conn.fetch(
+        "SELECT * FROM notifier.notifications WHERE email_id = $1 ORDER BY score DESC, id",
+        email_id,
+    )
+
+
+async def finish_email(
+    conn: Connection,
+    email_id: uuid.UUID,
+    state: str,
+    code: int | None,
+    reply: str | None,
+    reason: str | None = None,
+) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE notifier.emails SET state = $2, smtp_code = $3, smtp_reply = $4,"
+            " sent_at = CASE WHEN $2 = 'sent' THEN now() END WHERE id = $1",
+            email_id,
+            state,
+            code,
+            reply,
+        )
+        job_state = "sent" if state == "sent" else "failed" if state == "failed" else "cancelled"
+        await conn.execute(
+            "UPDATE notifier.notifications SET state = $2, reason = $3, updated_at = now()"
+            " WHERE email_id = $1",
+            email_id,
+            job_state,
+            reason,
+        )
+
+
+async def retry_email(
+    conn: Connection, email_id: uuid.UUID, delay_ms: int, code: int | None, reply: str
+) -> None:
+    await conn.execute(
+        "UPDATE notifier.emails SET next_attempt_at = now() + $2 * interval '1 millisecond',"
+        " smtp_code = $3, smtp_reply = $4 WHERE id = $1",
+        email_id,
+        delay_ms,
+        code,
+        reply,
+    )
+
+
+async def suppress(
+    conn: Connection, address_hash: bytes, code: int, reply: str, email_id: uuid.UUID
+) -> None:
+    await conn.execute(
+        "INSERT INTO notifier.suppressed_addresses (address_hash, smtp_code, smtp_reply, email_id)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (address_hash) DO NOTHING",
+        address_hash,
+        code,
+        reply,
+        email_id,
+    )
+
+
+# --- links --------------------------------------------------------------------------
+
+
+async def notification(conn: Connection, notification_id: uuid.UUID) -> Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM notifier.notifications WHERE id = $1", notification_id
+    )
+
+
+async def record_not_for_me(conn: Connection, n: Record, reason: str) -> None:
+    await conn.execute(
+        """
+        INSERT INTO notifier.feedback (member_id, posting_id, notification_id, reason)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (member_id, posting_id) DO UPDATE SET reason = EXCLUDED.reason,
+            created_at = now()
+        """,
+        n["member_id"],
+        n["posting_id"],
+        n["id"],
+        reason,
+    )
+    await conn.execute(
+        "UPDATE notifier.notifications SET state = 'cancelled', reason = 'not for me',"
+        " updated_at = now() WHERE member_id = $1 AND posting_id = $2 AND state = 'pending'",
+        n["member_id"],
+        n["posting_id"],
+    )
+
+
+async def count_pending(conn: Connection) -> int:
+    """Notifications waiting for their slot: the digest and quiet-hours backlog."""
+    return int(
+        await conn.fetchval("SELECT count(*) FROM notifier.notifications WHERE state = 'pending'")
+    )

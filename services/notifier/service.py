@@ -1,0 +1,32 @@
+"""Wiring of the notifier service: the consumer's handlers, the background
+sender and the members' link pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.notifier import consent, handlers, links, privacy, sender
+from shared.consumer import Handler, dispatch
+from shared.events import MemberExportRequested
+from shared.retention import scheduled
+from shared.service import Runtime, ServiceSpec
+from shared.topology import NOTIFIER
+
+SCHEMA = "notifier"
+
+
+def make_handler(runtime: Runtime) -> Handler:
+    export = privacy.make_export_handler(runtime.settings)
+    return dispatch({**handlers.HANDLERS, MemberExportRequested.TYPE: export})
+
+
+SPEC = ServiceSpec(
+    name="notifier",
+    schema=SCHEMA,
+    migrations=Path(__file__).parent / "migrations",
+    port=lambda settings: settings.notifier_port,
+    queue=NOTIFIER,
+    handler=make_handler,
+    routes=links.routes,
+    background=(sender.run, consent.run_forwards, scheduled(privacy.purge)),
+)

@@ -1,0 +1,63 @@
+"""The asyncpg pool every service uses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeAlias
+
+import asyncpg
+from asyncpg import Record
+from asyncpg.pool import PoolConnectionProxy
+
+from shared.settings import Settings
+
+Pool = asyncpg.Pool
+# What pool.acquire() hands out; handlers never see a bare connection.
+Connection: TypeAlias = "PoolConnectionProxy[Record] | asyncpg.Connection[Record]"
+
+# The database is unreachable or restarting (not: the statement is wrong). The
+# same work will succeed once it is back, so callers wait instead of giving up.
+# ConnectionError covers a refused, reset or aborted connection and a broken
+# pipe, and also what asyncpg raises when the server (or the path to it) drops
+# a connection while it is being opened ("unexpected connection_lost() call").
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    # A connection whose session died mid-operation can report this instead
+    # (asyncpg issue 784); seen under the chaos suite's cut connections.
+    asyncpg.InternalClientError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+
+async def _init(conn: asyncpg.Connection[Record]) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(settings: Settings, *, name: str) -> Pool:
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        init=_init,
+        # The name shows in pg_stat_activity: which service holds a connection.
+        server_settings={"application_name": f"passaparola-{name}"},
+        command_timeout=30,
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def transaction(pool: Pool) -> AsyncIterator[Connection]:
+    async with pool.acquire() as conn, conn.transaction():
+        yield conn

@@ -1,0 +1,396 @@
+"""Event contracts: CloudEvents 1.0 envelopes with versioned, typed payloads.
+
+Every message on the exchange is a structured-mode CloudEvent in JSON. The
+routing key is the event type (``job.created``); the payload's schema version
+travels in the ``dataversion`` extension attribute, so a consumer can refuse a
+version it does not know instead of misreading it.
+
+Payloads carry ids and company-side data (a posting is not personal data).
+They never carry a member's name or email address: a member is a ``member_id``
+plus the pseudonymous matching profile, and direct identifiers stay in the
+database of the service that needs them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, TypeVar
+
+SPECVERSION = "1.0"
+
+
+class ContractError(ValueError):
+    """A message that does not satisfy the event contract (a poison message)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Payload:
+    """Base of every event payload. Subclasses set ``TYPE`` and ``VERSION``."""
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Payload:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ContractError(f"{cls.TYPE} v{cls.VERSION}: unknown fields {sorted(unknown)}")
+        try:
+            return cls(**_convert(cls, data))
+        except TypeError as exc:
+            raise ContractError(f"{cls.TYPE} v{cls.VERSION}: {exc}") from None
+
+
+def _convert(cls: type[Payload], data: Mapping[str, Any]) -> dict[str, Any]:
+    # Nested payload parts are plain dicts and lists in JSON; tuples keep the
+    # dataclasses hashable and immutable.
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+# --- job events (published by ingest) --------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobPosting(Payload):
+    """A company's opening as the matcher needs it. Company data, never member data."""
+
+    TYPE: ClassVar[str] = "job.created"
+    VERSION: ClassVar[int] = 1
+
+    posting_id: str
+    company_id: str
+    revision: int
+    title: str
+    employment_type: str | None = None
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    remote: Literal["no", "hybrid", "remote"] = "no"
+    languages_required: tuple[str, ...] = ()
+    languages_nice: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    seniority: str | None = None
+    valid_through: str | None = None
+    # The company's own name, as members read it in an email.
+    company_name: str = ""
+    # Every spelling the company is known by (name, aliases, group), for the
+    # matcher's never-your-own-employer rule.
+    company_names: tuple[str, ...] = ()
+    apply_url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobCreated(JobPosting):
+    TYPE: ClassVar[str] = "job.created"
+    VERSION: ClassVar[int] = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobUpdated(JobPosting):
+    TYPE: ClassVar[str] = "job.updated"
+    VERSION: ClassVar[int] = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobClosed(Payload):
+    TYPE: ClassVar[str] = "job.closed"
+    VERSION: ClassVar[int] = 1
+
+    posting_id: str
+    company_id: str
+    revision: int
+
+
+# --- member events (published by ingest) -----------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberChanged(Payload):
+    """A member's pseudonymous profile, as matching and delivery need it.
+
+    No name, no email address: those travel only inside ``sealed_contact``,
+    encrypted with the data key from the settings, so a message read off a
+    queue or a dead-letter queue does not say who the member is.
+    """
+
+    TYPE: ClassVar[str] = "member.changed"
+    VERSION: ClassVar[int] = 1
+
+    member_id: str
+    revision: int
+    opted_in: bool
+    language: Literal["it", "sv", "en"] = "en"
+    timezone: str = "Europe/Rome"
+    desired_roles: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    cities: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    country: str | None = None
+    remote: Literal["no", "hybrid", "remote"] = "no"
+    seniority: str | None = None
+    employer_names: tuple[str, ...] = ()
+    blocked_companies: tuple[str, ...] = ()
+    frequency: Literal["instant", "daily", "weekly"] = "instant"
+    quiet_hours: tuple[str, ...] = ()  # ("22:00", "07:30") in the member's time zone
+    paused_until: str | None = None
+    sealed_contact: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberErased(Payload):
+    TYPE: ClassVar[str] = "member.erased"
+    VERSION: ClassVar[int] = 1
+
+    member_id: str
+
+
+# --- match events (published by the matcher) -------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MatchFound(Payload):
+    """One member fits one posting. ``explanation`` is structured (role ids,
+    language codes, place kind), never prose, so the notifier can render it in
+    the member's own language."""
+
+    TYPE: ClassVar[str] = "match.found"
+    VERSION: ClassVar[int] = 1
+
+    match_id: str
+    posting_id: str
+    member_id: str
+    score: float
+    explanation: Mapping[str, Any]
+    # What the email shows of the opening (company data, never member data),
+    # as of this revision of the posting: the notifier needs no other source.
+    posting_revision: int = 1
+    title: str = ""
+    company_name: str = ""
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    remote: Literal["no", "hybrid", "remote"] = "no"
+    apply_url: str | None = None
+    valid_through: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MatchWithdrawn(Payload):
+    TYPE: ClassVar[str] = "match.withdrawn"
+    VERSION: ClassVar[int] = 1
+
+    match_id: str
+    posting_id: str
+    member_id: str
+    reason: str
+
+
+# --- referrals (requested in the notifier, delivered by ingest) -----------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReferralRequested(Payload):
+    """A member consented, for this one opening, to be introduced to the company.
+
+    What the company will receive (name, email, the member's note, an optional
+    CV or profile link) travels only inside ``sealed_referral``, sealed like
+    ``MemberChanged.sealed_contact``: exactly what the member saw and confirmed.
+    Ingest, which owns the companies, delivers it (callback or email).
+    """
+
+    TYPE: ClassVar[str] = "referral.requested"
+    VERSION: ClassVar[int] = 2
+
+    referral_id: str
+    posting_id: str
+    member_id: str
+    language: Literal["it", "sv", "en"]
+    consented_at: str
+    sealed_referral: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReferralWithdrawn(Payload):
+    """The member took the referral back before it was delivered."""
+
+    TYPE: ClassVar[str] = "referral.withdrawn"
+    VERSION: ClassVar[int] = 1
+
+    referral_id: str
+    member_id: str
+    posting_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReferralSettled(Payload):
+    """What became of a referral at the company's end (published by ingest).
+
+    ``outcome``: ``delivered`` (the company's callback answered 2xx, or the
+    email was accepted), ``failed`` (attempts used up: an operator looks at
+    it), ``cancelled`` (withdrawn in time, member erased, company unknown).
+    """
+
+    TYPE: ClassVar[str] = "referral.settled"
+    VERSION: ClassVar[int] = 1
+
+    referral_id: str
+    member_id: str
+    outcome: Literal["delivered", "failed", "cancelled"]
+    channel: Literal["callback", "email", "none"] = "none"
+
+
+# --- privacy requests ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberExportRequested(Payload):
+    """Every service that holds data about the member answers with ``export.part``."""
+
+    TYPE: ClassVar[str] = "member.export_requested"
+    VERSION: ClassVar[int] = 1
+
+    export_id: str
+    member_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExportPart(Payload):
+    """One service's share of a member's data export, sealed (it is personal data)."""
+
+    TYPE: ClassVar[str] = "export.part"
+    VERSION: ClassVar[int] = 1
+
+    export_id: str
+    member_id: str
+    service: str
+    sealed_data: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ping(Payload):
+    """A harmless event for smoke tests, demos and the broker's own checks."""
+
+    TYPE: ClassVar[str] = "system.ping"
+    VERSION: ClassVar[int] = 1
+
+    ping_id: str
+    note: str = ""
+
+
+PAYLOADS: dict[tuple[str, int], type[Payload]] = {
+    (p.TYPE, p.VERSION): p
+    for p in (
+        JobCreated,
+        JobUpdated,
+        JobClosed,
+        MemberChanged,
+        MemberErased,
+        MatchFound,
+        MatchWithdrawn,
+        ReferralRequested,
+        ReferralWithdrawn,
+        ReferralSettled,
+        MemberExportRequested,
+        ExportPart,
+        Ping,
+    )
+}
+
+P = TypeVar("P", bound=Payload)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Envelope:
+    """A CloudEvents 1.0 envelope in structured JSON mode."""
+
+    id: str
+    source: str
+    type: str
+    time: str
+    dataversion: int
+    data: Payload
+    specversion: str = SPECVERSION
+    datacontenttype: str = "application/json"
+
+    @classmethod
+    def wrap(cls, payload: Payload, *, source: str, event_id: str | None = None) -> Envelope:
+        return cls(
+            id=event_id or str(uuid.uuid4()),
+            source=source,
+            type=payload.TYPE,
+            time=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            dataversion=payload.VERSION,
+            data=payload,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "specversion": self.specversion,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time,
+            "datacontenttype": self.datacontenttype,
+            "dataversion": self.dataversion,
+            "data": self.data.to_json(),
+        }
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def decode(cls, body: bytes) -> Envelope:
+        try:
+            raw = json.loads(body)
+        # RecursionError: nesting deeper than the parser goes (a hostile body).
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise ContractError(f"not JSON: {exc.__class__.__name__}") from None
+        if not isinstance(raw, dict):
+            raise ContractError("envelope is not a JSON object")
+        return cls.from_json(raw)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Envelope:
+        missing = [k for k in ("specversion", "id", "source", "type", "data") if k not in raw]
+        if missing:
+            raise ContractError(f"envelope lacks {missing}")
+        if raw["specversion"] != SPECVERSION:
+            raise ContractError(f"unsupported specversion {raw['specversion']!r}")
+        version = raw.get("dataversion", 1)
+        # Checked before the lookup: a list or an object here is unhashable.
+        if not isinstance(raw["type"], str):
+            raise ContractError("type is not a string")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ContractError("dataversion is not an integer")
+        payload_cls = PAYLOADS.get((raw["type"], version))
+        if payload_cls is None:
+            raise ContractError(f"unknown event type {raw['type']!r} v{version}")
+        if not isinstance(raw["data"], dict):
+            raise ContractError("data is not a JSON object")
+        return cls(
+            id=str(raw["id"]),
+            source=str(raw["source"]),
+            type=str(raw["type"]),
+            time=str(raw.get("time", "")),
+            dataversion=int(version),
+            data=payload_cls.from_json(raw["data"]),
+            datacontenttype=str(raw.get("datacontenttype", "application/json")),
+        )
+
+    def payload(self, kind: builtins.type[P]) -> P:
+        if not isinstance(self.data, kind):
+            raise ContractError(f"expected {kind.TYPE}, got {self.type}")
+        return self.data

@@ -1,0 +1,150 @@
+"""Transactional outbox: events are written with the change that caused them, in
+one transaction, and a relay publishes them afterwards with publisher confirms.
+
+A service's ``outbox`` table lives in its own schema; an insert trigger sends
+``NOTIFY <schema>_outbox`` (delivered at commit), which wakes the relay at once.
+A slow poll remains as a safety net for a lost LISTEN connection.
+
+The relay marks a row published only after the broker confirmed it. A crash in
+between publishes the row again on restart: consumers are idempotent on the
+event id, so at-least-once here is exactly-once in effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import asyncpg
+from asyncpg import Record
+from asyncpg.pool import PoolConnectionProxy
+
+from shared import logs, metrics
+from shared.db import UNAVAILABLE, Connection, Pool
+from shared.events import Envelope
+from shared.publisher import Publisher
+
+log = logs.get_logger(__name__)
+
+BATCH = 200
+SAFETY_POLL_S = 2.0
+KEEP_PUBLISHED = "1 day"
+
+
+async def enqueue(conn: Connection, schema: str, envelope: Envelope) -> None:
+    """Add an event to the schema's outbox, inside the caller's transaction."""
+    await conn.execute(
+        f"INSERT INTO {schema}.outbox (event_id, routing_key, body) VALUES ($1, $2, $3)",  # noqa: S608 - schema is ours
+        envelope.id,
+        envelope.type,
+        envelope.encode(),
+    )
+
+
+class OutboxRelay:
+    def __init__(self, *, pool: Pool, schema: str, publisher: Publisher) -> None:
+        self.pool = pool
+        self.schema = schema
+        self.publisher = publisher
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._listener: PoolConnectionProxy[Record] | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        pause = 0.2
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                await self._ensure_listening()
+                self._wake.clear()
+                while await self.drain_once():
+                    pass
+                await self.measure()
+                if loop.time() - last_purge > 600:
+                    await self._purge()
+                    last_purge = loop.time()
+                pause = 0.2
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=SAFETY_POLL_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                stopper.cancel()
+            except Exception as exc:
+                # Broker or database away: the rows stay in the outbox until
+                # both are back; nothing is lost by waiting.
+                log.warning("outbox relay waiting", error=type(exc).__name__, pause_s=pause)
+                await self._close_listener()
+                await self.measure()  # a stuck outbox is when its age matters most
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+                pause = min(pause * 2, 5.0)
+        await self._close_listener()
+
+    async def drain_once(self) -> int:
+        """Publish one batch; return how many rows were published."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"SELECT id, event_id::text, routing_key, body FROM {self.schema}.outbox"  # noqa: S608 - schema is ours
+                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                BATCH,
+            )
+            if not rows:
+                return 0
+            # In order, one confirm each: later events of one posting must not
+            # overtake earlier ones on the exchange.
+            for row in rows:
+                await self.publisher.publish_encoded(
+                    bytes(row["body"]), row["event_id"], row["routing_key"]
+                )
+            await conn.execute(
+                f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id = ANY($1)",  # noqa: S608
+                [row["id"] for row in rows],
+            )
+        self.published += len(rows)
+        metrics.observe_published(self.schema, len(rows))
+        log.debug("outbox published", count=len(rows))
+        return len(rows)
+
+    async def measure(self) -> None:
+        """Outbox depth and oldest age for /metrics: one query on the partial
+        index of unpublished rows. Never fails the relay."""
+        try:
+            row = await self.pool.fetchrow(
+                f"SELECT count(*) AS depth, coalesce((SELECT extract(epoch FROM now() - created_at)"  # noqa: S608 - schema is ours
+                f" FROM {self.schema}.outbox WHERE published_at IS NULL ORDER BY id LIMIT 1), 0)"
+                f"::float8 AS age FROM {self.schema}.outbox WHERE published_at IS NULL"
+            )
+        except Exception as exc:
+            log.debug("outbox not measured", error=type(exc).__name__)
+            return
+        if row is not None:
+            metrics.set_outbox(self.schema, int(row["depth"]), float(row["age"]))
+
+    async def _ensure_listening(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = await self.pool.acquire()
+        await self._listener.add_listener(f"{self.schema}_outbox", self._notified)
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _close_listener(self) -> None:
+        if self._listener is None:
+            return
+        listener, self._listener = self._listener, None
+        with contextlib.suppress(Exception):
+            await listener.remove_listener(f"{self.schema}_outbox", self._notified)
+        with contextlib.suppress(Exception):
+            await self.pool.release(listener)
+
+    async def _purge(self) -> None:
+        with contextlib.suppress(*UNAVAILABLE, asyncpg.PostgresError):
+            await self.pool.execute(
+                f"DELETE FROM {self.schema}.outbox WHERE published_at < now() - $1::interval",  # noqa: S608
+                KEEP_PUBLISHED,
+            )

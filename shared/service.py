@@ -1,0 +1,194 @@
+"""Start-up and shutdown of a service process, the same for every service.
+
+A service describes itself with a ``ServiceSpec`` (its schema, migrations,
+queue, handler, HTTP routes); ``run`` does the rest: settings, logging, the
+database pool and migrations, the robust broker connection, the HTTP server
+with health checks, the consumer and the outbox relay, and on SIGTERM an
+orderly stop that lets in-flight messages finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+
+from shared import db, logs, metrics, migrations
+from shared.consumer import Consumer, Handler
+from shared.http import health_routes, problem_middleware
+from shared.outbox import OutboxRelay
+from shared.publisher import Publisher
+from shared.settings import Settings, SettingsError
+from shared.topology import QueueSpec, Topology
+
+log = logs.get_logger(__name__)
+
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
+
+
+@dataclass
+class Runtime:
+    """What a service's views and handlers may use."""
+
+    name: str
+    settings: Settings
+    pool: db.Pool
+    connection: AbstractRobustConnection
+    publisher: Publisher
+    topology: Topology
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    schema: str
+    migrations: Path
+    port: Callable[[Settings], int]
+    queue: QueueSpec | None = None
+    handler: Callable[[Runtime], Handler] | None = None
+    routes: Callable[[web.Application, Runtime], None] | None = None
+    background: tuple[Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]], ...] = ()
+    relay: bool = True
+    # Where the HTTP server binds; the shared PASSAPAROLA_HTTP_HOST when None.
+    host: Callable[[Settings], str] | None = None
+
+
+def topology_from(settings: Settings) -> Topology:
+    return Topology(
+        namespace=settings.broker_namespace,
+        delivery_limit=settings.delivery_limit,
+        retry_delays_ms=settings.retry_delays_ms,
+    )
+
+
+def load_settings() -> Settings:
+    """Settings, or exit with one clear line per problem (never a traceback)."""
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"passaparola: configuration error: {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+async def _until_ready(
+    what: str, attempt: Callable[[], Awaitable[object]], stop: asyncio.Event
+) -> object:
+    """Start-up waits for a dependency instead of crashing on it (it may be
+    starting too); each failure is logged with its reason."""
+    pause = 0.5
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if stop.is_set():
+                raise
+            log.warning(f"waiting for {what}", error=type(exc).__name__, pause_s=pause)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+            pause = min(pause * 2, 5.0)
+
+
+async def serve(spec: ServiceSpec, settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    logs.bind_process(service=spec.name)
+    pool: db.Pool = await _until_ready(  # type: ignore[assignment]
+        "database", lambda: db.create_pool(settings, name=spec.name), stop
+    )
+
+    async def migrate() -> None:
+        async with pool.acquire() as conn:
+            await migrations.apply(conn, spec.name, spec.migrations)
+
+    await _until_ready("migrations", migrate, stop)
+    connection: AbstractRobustConnection = await _until_ready(  # type: ignore[assignment]
+        "broker",
+        lambda: aio_pika.connect_robust(
+            settings.amqp_url, client_properties={"connection_name": f"passaparola-{spec.name}"}
+        ),
+        stop,
+    )
+    topology = topology_from(settings)
+    channel = await connection.channel()
+    await topology.declare_all(channel)
+    publisher = await Publisher.create(channel, topology)
+    runtime = Runtime(spec.name, settings, pool, connection, publisher, topology)
+
+    app = web.Application(
+        middlewares=[problem_middleware], client_max_size=settings.webhook_max_bytes
+    )
+
+    async def database_ready() -> None:
+        await pool.fetchval("SELECT 1")
+
+    started = asyncio.Event()
+
+    async def startup_done() -> None:
+        if not started.is_set():
+            raise RuntimeError("still starting")
+
+    async def broker_ready() -> None:
+        if connection.is_closed or not connection.connected.is_set():
+            raise ConnectionError("broker connection down")
+
+    health_routes(
+        app, {"startup": startup_done, "database": database_ready, "broker": broker_ready}
+    )
+    metrics.metrics_route(app)
+    if spec.routes is not None:
+        spec.routes(app, runtime)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    port = spec.port(settings)
+    host = settings.http_host if spec.host is None else spec.host(settings)
+    await web.TCPSite(runner, host, port).start()
+
+    consumer: Consumer | None = None
+    if spec.queue is not None and spec.handler is not None:
+        consumer = Consumer(
+            spec=spec.queue,
+            topology=topology,
+            handler=spec.handler(runtime),
+            pool=pool,
+            inbox_table=f"{spec.schema}.inbox",
+            prefetch=settings.prefetch,
+        )
+        await consumer.start(connection)
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(job(runtime, stop)) for job in spec.background
+    ]
+    if spec.relay:
+        relay = OutboxRelay(pool=pool, schema=spec.schema, publisher=publisher)
+        tasks.append(asyncio.create_task(relay.run(stop)))
+    started.set()
+    log.info("started", http=f"{host}:{port}")
+
+    await stop.wait()
+    log.info("stopping", grace_s=settings.shutdown_grace_s)
+    if consumer is not None:
+        await consumer.stop(settings.shutdown_grace_s)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await runner.cleanup()
+    await connection.close()
+    await pool.close()
+    log.info("stopped")
+
+
+def main(spec: ServiceSpec) -> None:
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    asyncio.run(serve(spec, settings))

@@ -1,0 +1,110 @@
+"""Small helpers shared by the real-server tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+from shared.events import Envelope, Ping
+from shared.publisher import Publisher
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL = ROOT / "deploy" / "local"
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition"
+) -> None:
+    """Wait for an asynchronous outcome; fail with ``what`` if it never comes.
+    (A deadline for waiting, not a speed assertion.)"""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def ping(note: str = "ok") -> Envelope:
+    return Envelope.wrap(Ping(ping_id=str(uuid.uuid4()), note=note), source="/tests")
+
+
+async def publish_pings(publisher: Publisher, notes: list[str]) -> list[Envelope]:
+    envelopes = [ping(n) for n in notes]
+    for envelope in envelopes:
+        await publisher.publish(envelope)
+    return envelopes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServiceProcess:
+    """A service started as its own process (``python ARGS``), ready when its
+    /readyz says so; killed at the end of the test if still running."""
+
+    def __init__(self, args: list[str], env: dict[str, str], port: int, log: Path) -> None:
+        self.args = args
+        self.env = env
+        self.port = port
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, *self.args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        await eventually(self._ready, timeout=60, what=f"{self.args} to be ready")
+
+    async def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.args} exited: {self.log.read_text()[-2000:]}")
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{self.port}/readyz") as resp,
+            ):
+                return resp.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        proc = self.proc
+        return await asyncio.wait_for(asyncio.to_thread(proc.wait), timeout)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def stack(script: str, action: str, stack_name: str) -> None:
+    """Stop or start one server of a local stack (rabbitmq.sh, postgres.sh)."""
+    subprocess.run(
+        [str(LOCAL / script), action],
+        check=True,
+        env={**os.environ, "STACK": stack_name},
+        capture_output=True,
+    )

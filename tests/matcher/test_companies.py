@@ -1,0 +1,194 @@
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.matcher.companies import normalize_company, same_company
+from services.matcher.scoring import Exclusion, score_member
+from tests.matcher.factories import member, posting
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("ACME S.p.A.", "acme"),
+        ("Acme SpA", "acme"),
+        ("acme s. p. a.", "acme"),
+        ("ACME, S.P.A", "acme"),
+        ("Ericsson AB (publ)", "ericsson"),
+        ("AB Volvo", "volvo"),
+        ("Fondazione Città di Milano", "fondazione citta milano"),
+        ("H&M Hennes & Mauritz AB", "hm hennes mauritz"),
+        ("Globex Group Ltd.", "globex"),
+        ("L'Oréal Italia S.r.l.", "loreal italia"),
+        ("AB", "ab"),
+    ],
+)
+def test_normalize_company(name, key):
+    assert normalize_company(name) == key
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "verdict"),
+    [
+        ("ACME S.p.A.", "Acme SpA", "same"),
+        ("Initech", "Inittech S.r.l.", "same"),
+        ("Acme", "Acmee S.r.l.", "ambiguous"),
+        ("Ericsson", "Telefonaktiebolaget LM Ericsson", "ambiguous"),
+        ("Enel", "Enel Green Power S.p.A.", "ambiguous"),
+        ("Intesa Sanpaolo", "Banca Sella", "different"),
+        ("ABB", "AbbVie", "different"),
+        ("Globex", "Initech", "different"),
+    ],
+)
+def test_same_company(mine, theirs, verdict):
+    assert same_company([mine], [], [theirs]) == verdict
+
+
+def test_posting_without_company_names_fails_closed():
+    assert same_company(["Acme"], [], []) == "ambiguous"
+    assert same_company([], [], []) == "different"
+
+
+# --- spelling variants of one company ----------------------------------------------------
+
+LEGAL_FORMS = {
+    "spa": ["S.p.A.", "SpA", "S.P.A", "spa", "S.p.A", "S. p. A.", "s.p.a."],
+    "srl": ["S.r.l.", "Srl", "SRL", "s.r.l", "S. r. l."],
+    "sas": ["S.a.s.", "Sas", "S.A.S."],
+    "ab": ["AB", "Ab", "AB (publ)", "Aktiebolag"],
+    "ltd": ["Ltd", "Ltd.", "Limited", "LTD"],
+    "gmbh": ["GmbH", "Gmbh", "GMBH"],
+    "inc": ["Inc.", "Inc", "Incorporated"],
+    "llc": ["LLC", "L.L.C."],
+    "plc": ["plc", "PLC", "Plc"],
+    "oy": ["Oy", "OY"],
+    "as": ["AS", "A/S"],
+    "none": [""],
+}
+ACCENTED = str.maketrans("aeiou", "àéìòù")
+_IGNORED = {w for forms in LEGAL_FORMS.values() for f in forms for w in f.lower().split()} | {
+    "group",
+    "gruppo",
+    "holding",
+    "the",
+    "and",
+    "och",
+    "e",
+    "di",
+    "del",
+    "della",
+    "ab",
+    "as",
+    "co",
+    "se",
+    "sa",
+    "ag",
+    "bv",
+    "nv",
+    "oy",
+    "kb",
+    "hb",
+    "ek",
+    "lp",
+    "sl",
+    "kg",
+    "ug",
+}
+
+words = st.text(alphabet=string.ascii_lowercase, min_size=2, max_size=9).filter(
+    lambda w: w not in _IGNORED and w.strip(".") not in _IGNORED
+)
+base_names = st.lists(words, min_size=1, max_size=3)
+
+
+@st.composite
+def spelling(draw, name_words):
+    """One way of writing the company called ``name_words``."""
+    out = []
+    for word in name_words:
+        style = draw(st.sampled_from(["lower", "upper", "title", "accents", "random"]))
+        if style == "upper":
+            word = word.upper()
+        elif style == "title":
+            word = word.title()
+        elif style == "accents":
+            word = word.translate(ACCENTED)
+        elif style == "random":
+            flips = draw(st.lists(st.booleans(), min_size=len(word), max_size=len(word)))
+            word = "".join(c.upper() if f else c for c, f in zip(word, flips, strict=True))
+        out.append(word)
+    form = draw(st.sampled_from(sorted(LEGAL_FORMS)))
+    legal = draw(st.sampled_from(LEGAL_FORMS[form]))
+    separator = draw(st.sampled_from([" ", ", ", "  ", " - "]))
+    group = draw(st.sampled_from(["", " Group", " Gruppo", " Holding"]))
+    return " ".join(out) + group + (separator + legal if legal else "")
+
+
+@SETTINGS
+@given(st.data(), base_names)
+def test_spelling_variants_are_the_same_company(data, name_words):
+    a = data.draw(spelling(name_words))
+    b = data.draw(spelling(name_words))
+    assert same_company([a], [], [b]) == "same", (a, b)
+
+
+@SETTINGS
+@given(st.data(), base_names, base_names, st.sampled_from(["employer", "alias", "blocked"]))
+def test_never_matched_with_own_employer_group_alias_or_blocked(data, name_words, other, where):
+    """Whatever the spelling, a posting by the member's employer (under any of
+    its names) or by a company they blocked yields no match."""
+    variant = data.draw(spelling(name_words))
+    ad_name = data.draw(spelling(name_words))
+    unrelated = data.draw(spelling(other))
+    employers: list[str] = []
+    blocked: list[str] = []
+    if where == "employer":
+        employers = [variant]
+    elif where == "alias":
+        employers = ["Zzyzx Holding"]  # the posting lists the group under an alias
+    else:
+        blocked = [variant]
+    posting_names = [ad_name] if where != "alias" else [unrelated, "ZZYZX S.p.A.", ad_name]
+    result = score_member(
+        posting(company_names=tuple(posting_names)),
+        member(employer_names=tuple(employers), blocked_companies=tuple(blocked)),
+    )
+    assert isinstance(result, Exclusion)
+    assert result.rule in {"own_employer", "blocked_company", "ambiguous_company"}
+
+
+def test_unrelated_company_still_matches():
+    result = score_member(
+        posting(company_names=("Initech S.r.l.",)),
+        member(employer_names=("Globex SpA",), blocked_companies=("Umbrella AB",)),
+    )
+    assert not isinstance(result, Exclusion)
+
+
+# --- hostile names: any text at all, never an exception ------------------------------------
+
+any_name = st.text(max_size=60)
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_name)
+def test_normalising_any_text_gives_a_stable_key(name):
+    key = normalize_company(name)
+    assert isinstance(key, str)
+    assert normalize_company(key) == key
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(any_name, max_size=3), st.lists(any_name, max_size=3), st.lists(any_name, max_size=3)
+)
+def test_comparing_any_names_gives_a_verdict(employers, blocked, posting_names):
+    verdict = same_company(employers, blocked, posting_names)
+    assert verdict in {"same", "different", "ambiguous"}
+    # Fail-closed: the member's own employer named verbatim is never "different".
+    if [e for e in employers if normalize_company(e)]:
+        assert same_company(employers, [], employers) != "different"

@@ -1,0 +1,135 @@
+import dataclasses
+import json
+
+import pytest
+
+from services.matcher.scoring import (
+    DEFAULT_WEIGHTS,
+    Exclusion,
+    Match,
+    Weights,
+    language_code,
+    score_member,
+    seniority_level,
+)
+from tests.matcher.factories import member, posting
+
+
+def test_a_good_fit_matches_with_a_structured_explanation():
+    result = score_member(posting(), member())
+    assert isinstance(result, Match)
+    assert DEFAULT_WEIGHTS.threshold <= result.score <= 1.0
+    assert result.explanation["title"] == {
+        "kind": "role",
+        "posting_role": "executive-assistant",
+        "member_role": "executive-assistant",
+        "score": 100,
+    }
+    assert result.explanation["languages"] == {"required": ["en", "it"], "nice": []}
+    assert result.explanation["place"] == {"kind": "same_city"}
+    assert result.explanation["skills"] == ["MS Office", "Travel management"]
+    assert result.explanation["seniority"] == {
+        "posting": "senior",
+        "member": "senior",
+        "fit": "exact",
+    }
+    # it travels in a match.found event: JSON, ids and codes, no member words
+    encoded = json.dumps(result.explanation)
+    assert "Assistente" not in encoded
+    assert "SAP" not in encoded
+
+
+@pytest.mark.parametrize(
+    ("posting_fields", "member_fields", "rule"),
+    [
+        ({}, {"opted_in": False}, "not_opted_in"),
+        ({"company_names": ("Globex S.p.A.",)}, {}, "own_employer"),
+        (
+            {"company_names": ("Umbrella",)},
+            {"blocked_companies": ("UMBRELLA AB",)},
+            "blocked_company",
+        ),
+        ({"company_names": ("Globex Italia",)}, {}, "ambiguous_company"),
+        ({"company_names": ()}, {}, "ambiguous_company"),
+        ({"languages_required": ("it", "sv")}, {}, "language_missing"),
+        ({"title": "Executive Producer"}, {}, "title"),
+        ({"title": "Assistente di laboratorio"}, {}, "title"),
+        ({"title": "Receptionist"}, {}, "title"),
+        ({"city": "Roma", "region": "Lazio"}, {}, "location"),
+        ({"remote": "remote"}, {"remote": "hybrid"}, "location"),
+        ({"remote": "remote", "country": "SE"}, {"remote": "remote"}, "location"),
+    ],
+)
+def test_exclusions_name_their_rule(posting_fields, member_fields, rule):
+    result = score_member(posting(**posting_fields), member(**member_fields))
+    assert result == Exclusion(rule) or (isinstance(result, Exclusion) and result.rule == rule)
+
+
+def test_discretion_is_checked_before_anything_else():
+    # Even a member who fails every other rule is excluded as own_employer.
+    result = score_member(
+        posting(company_names=("Globex",), title="Executive Producer", city="Roma", region=None),
+        member(languages=()),
+    )
+    assert result == Exclusion("own_employer")
+
+
+def test_below_threshold_carries_the_score():
+    strict = Weights(threshold=0.99)
+    result = score_member(posting(skills=("Excel", "SAP", "Salesforce")), member(), strict)
+    assert isinstance(result, Exclusion)
+    assert result.rule == "below_threshold"
+    assert result.score is not None
+    assert result.score < 0.99
+
+
+def test_places():
+    region = score_member(posting(city="Bergamo"), member())
+    assert isinstance(region, Match)
+    assert region.explanation["place"] == {"kind": "same_region"}
+    hybrid = score_member(posting(remote="hybrid"), member())
+    assert isinstance(hybrid, Match)
+    assert hybrid.explanation["place"] == {"kind": "hybrid", "near": "same_city"}
+    remote = score_member(
+        posting(remote="remote", city=None, region=None), member(remote="remote", cities=())
+    )
+    assert isinstance(remote, Match)
+    assert remote.explanation["place"] == {"kind": "remote"}
+    city = score_member(posting(), member())
+    assert isinstance(city, Match)
+    assert city.score > region.score
+
+
+def test_components_without_information_do_not_count():
+    terse = score_member(posting(skills=(), languages_nice=(), seniority=None), member())
+    assert isinstance(terse, Match)
+    assert set(terse.explanation["components"]) == {"title", "place"}
+    assert terse.score == pytest.approx(1.0)
+
+
+def test_nice_languages_and_adjacent_titles_raise_or_lower_the_score():
+    swedish = score_member(posting(), member(languages=("it", "en", "sv")))
+    plain = score_member(posting(), member())
+    assert isinstance(swedish, Match)
+    assert isinstance(plain, Match)
+    assert swedish.score > plain.score
+    assert swedish.explanation["languages"]["nice"] == ["sv"]
+    pa = score_member(posting(title="Personal Assistant"), member())
+    assert isinstance(pa, Match)
+    assert pa.score < plain.score
+    assert pa.explanation["title"]["posting_role"] == "personal-assistant"
+
+
+def test_language_codes_and_seniority_are_normalised():
+    assert language_code("it-IT") == "it"
+    assert language_code("SV_se") == "sv"
+    assert seniority_level("Senior") == 3
+    assert seniority_level("mid-level") == 2
+    assert seniority_level("wizard") is None
+    result = score_member(posting(languages_required=("IT", "en-GB")), member())
+    assert isinstance(result, Match)
+
+
+def test_weights_are_one_frozen_object():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEFAULT_WEIGHTS.threshold = 0.1  # type: ignore[misc]

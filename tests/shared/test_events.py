@@ -1,0 +1,164 @@
+import contextlib
+import dataclasses
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.events import (
+    PAYLOADS,
+    ContractError,
+    Envelope,
+    JobCreated,
+    MatchFound,
+    MemberChanged,
+    Ping,
+)
+
+
+def test_envelope_is_a_cloudevent_and_round_trips():
+    job = JobCreated(
+        posting_id="p1",
+        company_id="c1",
+        revision=1,
+        title="Executive Assistant",
+        languages_required=("it", "en"),
+        company_names=("ACME S.p.A.",),
+    )
+    envelope = Envelope.wrap(job, source="/ingest")
+    raw = json.loads(envelope.encode())
+    assert raw["specversion"] == "1.0"
+    assert raw["type"] == "job.created"
+    assert raw["dataversion"] == 1
+    assert {"id", "source", "time", "datacontenttype", "data"} <= raw.keys()
+    decoded = Envelope.decode(envelope.encode())
+    assert decoded == envelope
+    assert decoded.payload(JobCreated).languages_required == ("it", "en")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\xff\xfe", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (b'{"specversion": "1.0"}', "lacks"),
+        (
+            b'{"specversion":"0.3","id":"1","source":"s","type":"system.ping","data":{}}',
+            "specversion",
+        ),
+        (
+            b'{"specversion":"1.0","id":"1","source":"s","type":"job.exploded","data":{}}',
+            "unknown event type",
+        ),
+        (
+            b'{"specversion":"1.0","id":"1","source":"s","type":"system.ping","dataversion":9,'
+            b'"data":{"ping_id":"x"}}',
+            "v9",
+        ),
+        (
+            b'{"specversion":"1.0","id":"1","source":"s","type":"system.ping","data":'
+            b'{"ping_id":"x","email":"a@b.c"}}',
+            "unknown fields",
+        ),
+        (b'{"specversion":"1.0","id":"1","source":"s","type":"system.ping","data":{}}', "ping_id"),
+    ],
+)
+def test_contract_violations_are_named(body, reason):
+    with pytest.raises(ContractError, match=reason):
+        Envelope.decode(body)
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_escape_as_anything_but_a_contract_error(body):
+    with contextlib.suppress(ContractError):
+        Envelope.decode(body)
+
+
+def test_asking_for_the_wrong_payload_type_is_a_contract_error():
+    envelope = Envelope.wrap(Ping(ping_id="1"), source="/t")
+    with pytest.raises(ContractError):
+        envelope.payload(MatchFound)
+
+
+# Fields that would carry a member's identity if they were ever added to a
+# payload. The sealed contact is the one allowed exception: it is ciphertext.
+IDENTIFYING = {"email", "name", "first_name", "last_name", "phone", "address", "full_name"}
+
+
+@pytest.mark.parametrize("payload", list(PAYLOADS.values()), ids=[t for t, _ in PAYLOADS])
+def test_no_payload_has_a_field_for_direct_identifiers(payload):
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(payload)}
+    assert not fields & IDENTIFYING
+
+
+def test_member_changed_carries_only_a_sealed_contact():
+    member = MemberChanged(member_id="m1", revision=3, opted_in=True, sealed_contact="gAAAA...")
+    data = Envelope.wrap(member, source="/ingest").to_json()["data"]
+    assert data["sealed_contact"] == "gAAAA..."
+
+
+# --- hostile input: whatever arrives on a queue, decoding ends in an envelope or a
+# ContractError (the consumer dead-letters it at once), never another exception ---
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+known_types = st.sampled_from(sorted({t for t, _ in PAYLOADS}))
+
+
+@st.composite
+def cloudevent_like(draw):
+    """Envelopes that are nearly right: known types, real field names, values of any JSON type."""
+    payload = draw(st.sampled_from(list(PAYLOADS.values())))
+    field_names = [f.name for f in dataclasses.fields(payload)]
+    data = draw(
+        st.dictionaries(st.sampled_from([*field_names, "extra"]), json_values, max_size=6)
+        | json_values
+    )
+    event = {
+        "specversion": draw(st.sampled_from(["1.0", "0.3", 1.0]) | json_values),
+        "id": draw(st.text(max_size=10) | json_values),
+        "source": draw(st.text(max_size=10) | json_values),
+        "type": draw(known_types | json_values),
+        "time": draw(st.text(max_size=10) | json_values),
+        "dataversion": draw(st.sampled_from([1, 2, "1"]) | json_values),
+        "data": data,
+    }
+    drop = draw(st.lists(st.sampled_from(sorted(event)), max_size=2))
+    return {k: v for k, v in event.items() if k not in drop}
+
+
+@settings(max_examples=500)
+@given(cloudevent_like())
+def test_near_miss_cloudevents_decode_or_are_contract_errors(event):
+    with contextlib.suppress(ContractError):
+        Envelope.decode(json.dumps(event).encode())
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_any_json_document_decodes_or_is_a_contract_error(value):
+    with contextlib.suppress(ContractError):
+        Envelope.decode(json.dumps(value).encode())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than the JSON parser's recursion
+        b'{"specversion":"1.0","id":"1","source":"s","type":["job.created"],"data":{}}',
+        b'{"specversion":"1.0","id":"1","source":"s","type":"system.ping","dataversion":[1],"data":{}}',
+        b'{"specversion":["1.0"],"id":"1","source":"s","type":"system.ping","data":{}}',
+        "\ufeff{}".encode("utf-16"),
+    ],
+)
+def test_pathological_bodies_are_contract_errors(body):
+    with pytest.raises(ContractError):
+        Envelope.decode(body)

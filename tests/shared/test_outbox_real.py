@@ -1,0 +1,99 @@
+"""The transactional outbox and its relay, against the real servers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aio_pika
+import pytest
+
+from shared.outbox import OutboxRelay, enqueue
+from shared.publisher import Publisher
+from tests.fixtures.probe_service import PROBE
+from tests.helpers import eventually, ping
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture
+async def probe_queue(amqp, topology):
+    channel = await amqp.channel()
+    return await topology.declare_queue(channel, PROBE)
+
+
+@pytest.fixture
+async def relay(amqp, pool, topology):
+    publisher = await Publisher.create(await amqp.channel(), topology)
+    relay = OutboxRelay(pool=pool, schema="probe", publisher=publisher)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    yield relay
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+async def received(queue, count, timeout=10.0):
+    got: list[aio_pika.abc.AbstractIncomingMessage] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(got) < count and asyncio.get_running_loop().time() < deadline:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is None:
+            await asyncio.sleep(0.02)
+            continue
+        got.append(message)
+    return got
+
+
+async def test_a_committed_event_is_published_once_and_marked(relay, pool, probe_queue):
+    envelope = ping()
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, "probe", envelope)
+    (message,) = await received(probe_queue, 1)
+    assert message.message_id == envelope.id
+    assert message.content_type == "application/cloudevents+json"
+    await eventually(lambda: _published(pool, envelope.id), what="the row marked published")
+    assert await received(probe_queue, 1, timeout=0.5) == []
+
+
+async def test_a_rolled_back_event_is_never_published(relay, pool, probe_queue):
+    async def failing_change() -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, "probe", ping())
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_change()
+    kept = ping()
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, "probe", kept)
+    messages = await received(probe_queue, 2, timeout=2)
+    assert [m.message_id for m in messages] == [kept.id]
+
+
+async def test_events_keep_their_commit_order(relay, pool, probe_queue):
+    envelopes = [ping(f"ok:{i}") for i in range(50)]
+    for envelope in envelopes:
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, "probe", envelope)
+    messages = await received(probe_queue, 50)
+    assert [m.message_id for m in messages] == [e.id for e in envelopes]
+
+
+async def test_notify_wakes_the_relay_before_its_safety_poll(relay, pool, probe_queue):
+    """Asserts the mechanism (LISTEN/NOTIFY), not a speed: the relay sleeps
+    for its safety-poll interval unless a notification wakes it."""
+    await asyncio.sleep(0.3)  # let the relay settle into its wait
+    before = relay.published
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, "probe", ping())
+    (message,) = await received(probe_queue, 1, timeout=1.0)
+    assert relay.published == before + 1
+    assert message is not None
+
+
+async def _published(pool, event_id) -> bool:
+    return bool(
+        await pool.fetchval(
+            "SELECT published_at IS NOT NULL FROM probe.outbox WHERE event_id = $1", event_id
+        )
+    )
