@@ -52,11 +52,20 @@ def normalize_company(name: str) -> str:
     # everything else separates words.
     text = re.sub(r"[.'`´]", "", text)
     text = _PUNCT.sub(" ", text)
-    tokens = _join_initials(text.split())
-    kept = [t for t in tokens if t not in _LEGAL_FORMS and t not in _GROUP_WORDS]
-    # A name made only of such words ("AB", "The Company") is kept whole rather
-    # than reduced to nothing, which would compare with nothing.
-    return " ".join(kept or tokens)
+    tokens = text.split()
+    # Removing a word can bring initials together ("A Oy B" -> "a b" -> "ab"),
+    # so repeat until nothing changes: a key must normalise to itself, or a
+    # stored key and a freshly normalised spelling could disagree. Each pass
+    # that changes anything drops a token, so this ends.
+    while True:
+        joined = _join_initials(tokens)
+        kept = [t for t in joined if t not in _LEGAL_FORMS and t not in _GROUP_WORDS]
+        # A name made only of such words ("AB", "The Company") is kept whole
+        # rather than reduced to nothing, which would compare with nothing.
+        step = kept or joined
+        if step == tokens:
+            return " ".join(tokens)
+        tokens = step
 
 
 def _join_initials(tokens: list[str]) -> list[str]:
