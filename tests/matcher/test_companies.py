@@ -1,7 +1,7 @@
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from services.matcher.companies import normalize_company, same_company
@@ -174,8 +174,21 @@ def test_unrelated_company_still_matches():
 any_name = st.text(max_size=60)
 
 
+# Names built from the pieces the normaliser treats specially (initials, legal
+# forms, group words, joining punctuation), which plain random text rarely hits.
+name_pieces = st.sampled_from(
+    ["a", "B", "c", "H", "M", "AB", "Oy", "S.p.A.", "s", "p", "srl", "Group", "Holding",
+     "Gruppo", "the", "ACME", "Ikea", "&", "-", ".", "'", ":", "Italia", "Sverige"]
+)
+built_name = st.lists(name_pieces, max_size=8).map(" ".join) | st.lists(
+    name_pieces, max_size=8
+).map("".join)
+
+
 @settings(max_examples=500, deadline=None)
-@given(any_name)
+@given(any_name | built_name)
+@example("A:OY:A")  # legal form between initials: once 'a a', then 'aa'
+@example("A Oy B")
 def test_normalising_any_text_gives_a_stable_key(name):
     key = normalize_company(name)
     assert isinstance(key, str)
