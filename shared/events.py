@@ -14,8 +14,11 @@ database of the service that needs them.
 from __future__ import annotations
 
 import builtins
+import collections.abc
 import dataclasses
 import json
+import types
+import typing
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -53,10 +56,62 @@ class Payload:
 def _convert(cls: type[Payload], data: Mapping[str, Any]) -> dict[str, Any]:
     # Nested payload parts are plain dicts and lists in JSON; tuples keep the
     # dataclasses hashable and immutable.
+    hints = _hints(cls)
     out: dict[str, Any] = {}
     for key, value in data.items():
-        out[key] = tuple(value) if isinstance(value, list) else value
+        value = tuple(value) if isinstance(value, list) else value
+        # Checked here, at decode, so a wrongly typed field is poison at once
+        # (straight to the dead-letter queue) instead of failing deep inside a
+        # handler on every retry.
+        if not _fits(value, hints[key]):
+            raise ContractError(f"{cls.TYPE} v{cls.VERSION}: {key} is not {_describe(hints[key])}")
+        out[key] = value
     return out
+
+
+_HINTS: dict[str, dict[str, Any]] = {}
+
+
+def _hints(cls: type[Payload]) -> dict[str, Any]:
+    key = cls.__qualname__
+    if key not in _HINTS:
+        _HINTS[key] = typing.get_type_hints(cls)
+    return _HINTS[key]
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a decoded JSON value has the payload field's declared type."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin is typing.Literal:
+        return any(value == arg and type(value) is type(arg) for arg in typing.get_args(hint))
+    if origin in (types.UnionType, typing.Union):
+        return any(_fits(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return isinstance(value, tuple) and all(_fits(v, item) for v in value)
+    if origin in (Mapping, dict, collections.abc.Mapping):
+        key, item = typing.get_args(hint)
+        return isinstance(value, dict) and all(
+            _fits(k, key) and _fits(v, item) for k, v in value.items()
+        )
+    raise TypeError(f"no decode check for {hint!r}")  # a contract this module cannot check
+
+
+def _describe(hint: Any) -> str:
+    text = str(hint).replace("typing.", "")
+    return text.removeprefix("<class '").removesuffix("'>")
 
 
 # --- job events (published by ingest) --------------------------------------------------

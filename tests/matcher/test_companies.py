@@ -177,8 +177,32 @@ any_name = st.text(max_size=60)
 # Names built from the pieces the normaliser treats specially (initials, legal
 # forms, group words, joining punctuation), which plain random text rarely hits.
 name_pieces = st.sampled_from(
-    ["a", "B", "c", "H", "M", "AB", "Oy", "S.p.A.", "s", "p", "srl", "Group", "Holding",
-     "Gruppo", "the", "ACME", "Ikea", "&", "-", ".", "'", ":", "Italia", "Sverige"]
+    [
+        "a",
+        "B",
+        "c",
+        "H",
+        "M",
+        "AB",
+        "Oy",
+        "S.p.A.",
+        "s",
+        "p",
+        "srl",
+        "Group",
+        "Holding",
+        "Gruppo",
+        "the",
+        "ACME",
+        "Ikea",
+        "&",
+        "-",
+        ".",
+        "'",
+        ":",
+        "Italia",
+        "Sverige",
+    ]
 )
 built_name = st.lists(name_pieces, max_size=8).map(" ".join) | st.lists(
     name_pieces, max_size=8

@@ -125,6 +125,30 @@ async def test_a_message_that_breaks_the_contract_is_dead_lettered(consumer, amq
     assert letter.reason.startswith("contract: not JSON")
 
 
+async def test_a_wrongly_typed_field_is_dead_lettered_without_reaching_the_handler(
+    consumer, pool, amqp, topology
+):
+    body = {
+        "specversion": "1.0",
+        "id": "typed-1",
+        "source": "/elsewhere",
+        "type": "system.ping",
+        "dataversion": 1,
+        "data": {"ping_id": "ok", "note": 42},
+    }
+    channel = await amqp.channel()
+    exchange = await channel.get_exchange(topology.exchange)
+    await exchange.publish(
+        aio_pika.Message(json.dumps(body).encode(), message_id="typed-1"),
+        routing_key="system.ping",
+    )
+    await eventually(lambda: _outcome_is(consumer, "dead_lettered", 1), what="dead-lettering")
+    (letter,) = await dead_letters(amqp, topology)
+    assert letter.reason == "contract: system.ping v1: note is not str"
+    assert consumer.outcomes["retried"] == 0
+    assert await pool.fetchval("SELECT count(*) FROM probe.attempts") == 0
+
+
 async def test_a_dead_letter_replayed_by_an_operator_is_handled(
     consumer, publisher, pool, amqp, topology
 ):

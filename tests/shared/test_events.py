@@ -14,6 +14,8 @@ from shared.events import (
     MatchFound,
     MemberChanged,
     Ping,
+    _fits,
+    _hints,
 )
 
 
@@ -67,6 +69,36 @@ def test_envelope_is_a_cloudevent_and_round_trips():
 def test_contract_violations_are_named(body, reason):
     with pytest.raises(ContractError, match=reason):
         Envelope.decode(body)
+
+
+def _job(**data):
+    base = {"posting_id": "p1", "company_id": "c1", "revision": 1, "title": "EA"}
+    event = {"specversion": "1.0", "id": "1", "source": "s", "type": "job.created"}
+    return json.dumps({**event, "data": {**base, **data}}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (_job(posting_id=17), "posting_id is not str"),
+        (_job(revision="3"), "revision is not int"),
+        (_job(revision=True), "revision is not int"),
+        (_job(revision=2.5), "revision is not int"),
+        (_job(city=["Milano"]), "city is not str | None"),
+        (_job(remote="sometimes"), "remote is not Literal"),
+        (_job(languages_required=["it", 1]), "languages_required is not tuple"),
+        (_job(skills="excel"), "skills is not tuple"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_a_contract_error(body, reason):
+    with pytest.raises(ContractError, match=reason):
+        Envelope.decode(body)
+
+
+def test_fields_of_the_declared_types_decode():
+    decoded = Envelope.decode(_job(city=None, remote="hybrid", languages_required=["it"]))
+    job = decoded.payload(JobCreated)
+    assert (job.city, job.remote, job.languages_required) == (None, "hybrid", ("it",))
 
 
 @given(st.binary(max_size=300))
@@ -139,7 +171,12 @@ def cloudevent_like(draw):
 @given(cloudevent_like())
 def test_near_miss_cloudevents_decode_or_are_contract_errors(event):
     with contextlib.suppress(ContractError):
-        Envelope.decode(json.dumps(event).encode())
+        decoded = Envelope.decode(json.dumps(event).encode())
+        # Whatever decodes has every field of the declared type: handlers can
+        # trust a payload's types instead of failing on them at each retry.
+        assert decoded.data == type(decoded.data).from_json(decoded.data.to_json())
+        for field in dataclasses.fields(decoded.data):
+            assert _fits(getattr(decoded.data, field.name), _hints(type(decoded.data))[field.name])
 
 
 @settings(max_examples=300)
