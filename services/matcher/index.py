@@ -51,6 +51,9 @@ from services.matcher.weights import DEFAULT_WEIGHTS, Weights
 
 _ANY_COUNTRY = "*"
 _LANGUAGE_BITS = 64
+_SKILL_BITS = 64
+# Seniority fit by the gap in levels (0, 1, 2 or more), as scoring.score has it.
+_SENIORITY_FIT = np.array([1.0, 0.5, 0.0])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,6 +72,22 @@ def _place_tokens(member: PreparedMember) -> set[str]:
     if member.remote == "remote":
         places |= {f"remote:{member.country}", f"remote:{_ANY_COUNTRY}"}
     return places
+
+
+def _ranked(slots: Any, scores: Any, limit: int | None) -> Iterator[int]:
+    """Positions of the candidates, best score first, ties by slot.
+
+    With a limit, only the head is sorted: every candidate scoring at least
+    the score of the ``2 * limit``-th best (ties included, so the order is
+    exactly the full sort's), then the rest only if the caller reads past it
+    (the company rule can exclude many of the best)."""
+    if limit is None or len(scores) <= 4 * limit:
+        yield from np.lexsort((slots, -scores)).tolist()
+        return
+    k = 2 * limit
+    kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+    for part in (np.flatnonzero(scores >= kth), np.flatnonzero(scores < kth)):
+        yield from part[np.lexsort((slots[part], -scores[part]))].tolist()
 
 
 class MemberIndex:
@@ -91,6 +110,10 @@ class MemberIndex:
         self._seniority = array("b")
         self._language_bit: dict[str, int] = {}
         self._skills: dict[str, array[int]] = {}
+        # The first 64 skill keys also have a bit per slot: a posting's skills
+        # are then a mask test on the candidates, not a pass over whole lists.
+        self._skill_bit: dict[str, int] = {}
+        self._skill_bits = array("Q")
         self._skill_keys: list[str] | None = []
         # unknown title key -> how many live members use it; its sorted list is
         # what rapidfuzz scans for a posting whose title is unknown too.
@@ -149,10 +172,17 @@ class MemberIndex:
         self._alive.append(1)
         self._lang.append(self._language_mask(member.languages, grow=True) or 0)
         self._seniority.append(-1 if member.seniority is None else member.seniority)
+        bits = 0
         for skill in member.skills:
             if skill not in self._skills:
                 self._skill_keys = None
+                if len(self._skill_bit) < _SKILL_BITS:
+                    self._skill_bit[skill] = len(self._skill_bit)
             self._skills.setdefault(skill, array("I")).append(slot)
+            bit = self._skill_bit.get(skill)
+            if bit is not None:
+                bits |= 1 << bit
+        self._skill_bits.append(bits)
         for key in member.unknown_keys():
             if key not in self._unknown:
                 self._unknown_list = None
@@ -183,17 +213,23 @@ class MemberIndex:
             self._add(member)
 
     def _language_mask(self, codes: Iterable[str], *, grow: bool = False) -> int | None:
-        """Bits of the language codes; None when a code has no bit (more than
-        64 distinct codes: the vectorised pass then steps aside)."""
+        """Bits of the language codes. A code no member speaks gets bit 63,
+        which no member has; None when a code has no bit although members may
+        speak it (more than 63 distinct codes: the vectorised pass steps aside)."""
         mask = 0
+        full = len(self._language_bit) >= _LANGUAGE_BITS - 1
         for code in codes:
             bit = self._language_bit.get(code)
             if bit is None:
-                if not grow or len(self._language_bit) >= _LANGUAGE_BITS - 1:
-                    if grow:
-                        continue  # bit 63 stays free; such postings take the exact path
-                    return None
-                bit = self._language_bit[code] = len(self._language_bit)
+                if grow and not full:
+                    bit = self._language_bit[code] = len(self._language_bit)
+                elif grow:
+                    continue  # bit 63 stays free; such postings take the exact path
+                elif full:
+                    return None  # some member may speak it, and it has no bit
+                else:
+                    # No member speaks it: the bit nobody has (63) says so.
+                    bit = _LANGUAGE_BITS - 1
             mask |= 1 << bit
         return mask
 
@@ -265,8 +301,7 @@ class MemberIndex:
         slots, scores, candidates = vector
         matches: list[tuple[str, Match]] = []
         exclusions: list[tuple[str, Exclusion]] = []
-        order = np.lexsort((slots, -scores))
-        for i in order.tolist():
+        for i in _ranked(slots, scores, limit):
             if limit is not None and len(matches) >= limit:
                 break
             member = self._members[int(slots[i])]
@@ -339,34 +374,47 @@ class MemberIndex:
                 if found is None:
                     continue
                 slots = np.frombuffer(found, dtype=np.uint32)
-                member_scores = np.frombuffer(self._title_scores[(token, place)])
                 if token.startswith("role:"):
+                    member_scores = np.frombuffer(self._title_scores[(token, place)])
                     values = np.rint(affinity * np.minimum(posting_score, member_scores))
                 else:
                     values = np.full(len(slots), posting_score)
                 np.maximum.at(title_best, slots, values)
                 np.maximum.at(place_best, slots, place_value)
-                del slots, member_scores
         alive = np.frombuffer(self._alive, dtype=np.uint8)
+        # On a boolean column: numpy finds the non-zeros of a bool array far
+        # faster than of a float one.
         cand = np.flatnonzero((title_best > 0) & (alive == 1))
         candidates = len(cand)
+        lang = np.frombuffer(self._lang, dtype=np.uint64)[cand]
         if required:
-            lang = np.frombuffer(self._lang, dtype=np.uint64)[cand]
-            cand = cand[(lang & np.uint64(required)) == np.uint64(required)]
+            fits = (lang & np.uint64(required)) == np.uint64(required)
+            cand, lang = cand[fits], lang[fits]
         title = title_best[cand] / 100.0
+        place_value_of = place_best[cand]
         total = w.title + w.place
-        value = w.title * title + w.place * place_best[cand]
+        value = w.title * title + w.place * place_value_of
         if posting.skills:
             matched = np.zeros(len(cand))
+            skill_bits = np.frombuffer(self._skill_bits, dtype=np.uint64)[cand]
             for _written, key in posting.skills:
-                has = np.zeros(size, dtype=bool)
+                mask = 0
+                has = np.zeros(len(cand), dtype=bool)
                 for mine in self._similar_skills(key):
-                    has[np.frombuffer(self._skills[mine], dtype=np.uint32)] = True
-                matched += has[cand]
+                    bit = self._skill_bit.get(mine)
+                    if bit is not None:
+                        mask |= 1 << bit
+                        continue
+                    # A key beyond the first 64 has no bit: read its list.
+                    column = np.zeros(size, dtype=bool)
+                    column[np.frombuffer(self._skills[mine], dtype=np.uint32)] = True
+                    has |= column[cand]
+                if mask:
+                    has |= (skill_bits & np.uint64(mask)) != 0
+                matched += has
             total = total + w.skills
             value = value + w.skills * (matched / len(posting.skills))
         if posting.nice:
-            lang = np.frombuffer(self._lang, dtype=np.uint64)[cand]
             spoken = np.zeros(len(cand))
             for bits in nice_bits:
                 assert bits is not None
@@ -377,10 +425,10 @@ class MemberIndex:
         if posting.seniority is not None:
             member_level = np.frombuffer(self._seniority, dtype=np.int8)[cand].astype(np.int16)
             known = member_level >= 0
-            gap = np.abs(member_level - posting.seniority)
-            fit = np.where(gap == 0, 1.0, np.where(gap == 1, 0.5, 0.0))
-            totals = totals + np.where(known, w.seniority, 0.0)
-            value = value + np.where(known, w.seniority * fit, 0.0)
+            gap = np.minimum(np.abs(member_level - posting.seniority), 2)
+            fit = _SENIORITY_FIT[gap] * known
+            totals = totals + w.seniority * known
+            value = value + w.seniority * fit
         scores = value / totals
         keep = scores >= w.threshold - 1e-9
         return cand[keep], scores[keep], candidates
