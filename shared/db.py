@@ -43,12 +43,21 @@ async def _init(conn: asyncpg.Connection[Record]) -> None:
         await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(settings: Settings, *, name: str) -> Pool:
+async def _keep_session(conn: asyncpg.Connection[Record]) -> None:
+    """A release that leaves the session as it is: asyncpg still rolls back an
+    open transaction and drops its listeners, but skips the reset query (one
+    round trip per release: advisory locks, cursors, LISTEN, settings)."""
+
+
+async def create_pool(settings: Settings, *, name: str, reset_sessions: bool = True) -> Pool:
+    """``reset_sessions=False`` for a service that never leaves session state
+    behind (no session advisory lock, SET or cursor outside a transaction)."""
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         init=_init,
+        reset=None if reset_sessions else _keep_session,
         # The name shows in pg_stat_activity: which service holds a connection.
         server_settings={"application_name": f"passaparola-{name}"},
         command_timeout=30,

@@ -59,6 +59,9 @@ class ServiceSpec:
     routes: Callable[[web.Application, Runtime], None] | None = None
     background: tuple[Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]], ...] = ()
     relay: bool = True
+    # False when the service never leaves session state on a pooled
+    # connection: each release then saves the reset query's round trip.
+    reset_sessions: bool = True
     # Where the HTTP server binds; the shared PASSAPAROLA_HTTP_HOST when None.
     host: Callable[[Settings], str] | None = None
 
@@ -107,7 +110,9 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
 
     logs.bind_process(service=spec.name)
     pool: db.Pool = await _until_ready(  # type: ignore[assignment]
-        "database", lambda: db.create_pool(settings, name=spec.name), stop
+        "database",
+        lambda: db.create_pool(settings, name=spec.name, reset_sessions=spec.reset_sessions),
+        stop,
     )
 
     async def migrate() -> None:

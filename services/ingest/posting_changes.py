@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+
 from services.ingest import queries
 from services.ingest.postings import Decision, decide
-from shared.db import Connection
+from shared.db import Connection, Pool
 from shared.events import Envelope, JobClosed, JobCreated, JobUpdated, Payload
 from shared.outbox import enqueue
 
@@ -32,6 +34,47 @@ class Applied:
             "status": self.decision.status,
             "outcome": self.decision.outcome,
         }
+
+
+async def accept_new(
+    pool: Pool,
+    company: queries.Company,
+    event_type: str,
+    data: dict[str, Any],
+    source_time: datetime,
+    webhook_id: str,
+) -> Applied | None:
+    """The common delivery (a new posting under a new webhook-id) in one
+    statement, ``ingest.accept_new_posting`` (migration 004): posting, delivery
+    record and event together, in one round trip. None when the posting exists
+    or the webhook-id was delivered before; then ``apply_change`` decides, in a
+    transaction, with the row locked."""
+    external_id = data["external_id"]
+    decision = decide(None, event_type, data, source_time)
+    applied = Applied(uuid.uuid4(), external_id, decision)
+    envelope = (
+        Envelope.wrap(_payload(decision, applied.posting_id, company, data), source=SOURCE)
+        if decision.event is not None
+        else None
+    )
+    try:
+        done = await pool.fetchval(
+            "SELECT ingest.accept_new_posting($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            applied.posting_id,
+            company.id,
+            external_id,
+            decision.status,
+            data if decision.status == "open" else {"external_id": external_id},
+            source_time,
+            webhook_id,
+            applied.to_json(),
+            envelope.id if envelope else None,
+            envelope.type if envelope else None,
+            envelope.encode() if envelope else None,
+        )
+    except asyncpg.UniqueViolationError:
+        return None  # this webhook-id was delivered before: its first answer stands
+    return applied if done else None
 
 
 async def apply_change(

@@ -47,4 +47,7 @@ SPEC = ServiceSpec(
     handler=make_handler,
     routes=routes,
     background=(referrals.run, scheduled(privacy.purge)),
+    # No session advisory locks, SET or cursors here, and the relay removes its
+    # LISTEN itself: a webhook's connection goes back without the reset query.
+    reset_sessions=False,
 )

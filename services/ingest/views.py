@@ -20,7 +20,7 @@ from aiohttp import web
 from services.ingest import queries
 from services.ingest.member_changes import erase_member, upsert_member
 from services.ingest.openapi import document
-from services.ingest.posting_changes import apply_change
+from services.ingest.posting_changes import Applied, accept_new, apply_change
 from services.ingest.ratelimit import RateLimiter, retry_after
 from services.ingest.schemas import (
     CLOSING,
@@ -151,6 +151,11 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if errors:
         raise _invalid(errors)
     webhook_id = request.headers["webhook-id"]
+    fresh = await accept_new(
+        ingest.runtime.pool, company, payload["type"], data, source_time, webhook_id
+    )
+    if fresh is not None:
+        return _accepted(fresh)
     try:
         async with transaction(ingest.runtime.pool) as conn:
             applied = await apply_change(conn, company, payload["type"], data, source_time)
@@ -173,6 +178,10 @@ async def receive_webhook(request: web.Request) -> web.Response:
             stored = await queries.stored_response(conn, company_id, webhook_id)
         assert stored is not None
         return _respond(stored[0], stored[1], replayed=True)
+    return _accepted(applied)
+
+
+def _accepted(applied: Applied) -> web.Response:
     log.info(
         "webhook accepted",
         outcome=applied.decision.outcome,

@@ -59,6 +59,21 @@ async def test_the_same_webhook_id_gets_the_first_answer_and_no_second_effect(co
     assert len(await outbox(pool)) == 1
 
 
+async def test_a_webhook_id_reused_for_another_new_posting_has_no_second_effect(
+    company, send, pool
+):
+    # The one-statement path must undo the second posting it began to insert.
+    first, body1 = await send(company, "job.created", posting(), msg_id="msg_reused")
+    again, body2 = await send(
+        company, "job.created", posting(external_id="another-one"), msg_id="msg_reused"
+    )
+    assert (first.status, again.status) == (202, 202)
+    assert body1 == body2
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert await pool.fetchval("SELECT count(*) FROM ingest.postings") == 1
+    assert len(await outbox(pool)) == 1
+
+
 async def test_the_same_webhook_id_sent_concurrently_creates_one_posting(company, client, pool):
     body, headers = signed(company, "job.created", posting())
     responses = await asyncio.gather(

@@ -7,7 +7,7 @@ import asyncio
 import aio_pika
 import pytest
 
-from shared.outbox import OutboxRelay, enqueue
+from shared.outbox import BATCH, OutboxRelay, enqueue
 from shared.publisher import Publisher
 from tests.fixtures.probe_service import PROBE
 from tests.helpers import eventually, ping
@@ -79,6 +79,18 @@ async def test_events_keep_their_commit_order(relay, pool, probe_queue):
     assert [m.message_id for m in messages] == [e.id for e in envelopes]
 
 
+async def test_a_batch_in_flight_at_once_keeps_its_order(relay, pool, probe_queue):
+    # One transaction, more rows than a batch: published concurrently, in
+    # two batches, and still received in commit order.
+    envelopes = [ping(f"ok:{i}") for i in range(BATCH + 50)]
+    async with pool.acquire() as conn, conn.transaction():
+        for envelope in envelopes:
+            await enqueue(conn, "probe", envelope)
+    messages = await received(probe_queue, len(envelopes))
+    assert [m.message_id for m in messages] == [e.id for e in envelopes]
+    assert await pool.fetchval("SELECT count(*) FROM probe.outbox WHERE published_at IS NULL") == 0
+
+
 async def test_notify_wakes_the_relay_before_its_safety_poll(relay, pool, probe_queue):
     """Asserts the mechanism (LISTEN/NOTIFY), not a speed: the relay sleeps
     for its safety-poll interval unless a notification wakes it."""
@@ -97,3 +109,38 @@ async def _published(pool, event_id) -> bool:
             "SELECT published_at IS NOT NULL FROM probe.outbox WHERE event_id = $1", event_id
         )
     )
+
+
+class _RefusingPublisher:
+    """Confirms every event but the ones it was told to refuse (a nack)."""
+
+    def __init__(self, refuse: set[str]) -> None:
+        self.refuse = refuse
+        self.sent: list[str] = []
+
+    async def publish_encoded(self, body: bytes, event_id: str, event_type: str) -> None:
+        await asyncio.sleep(0)
+        if event_id in self.refuse:
+            raise aio_pika.exceptions.DeliveryError(None, None)  # type: ignore[arg-type]
+        self.sent.append(event_id)
+
+
+async def test_a_refused_event_stays_in_the_outbox_and_the_rest_are_marked(pool):
+    envelopes = [ping(f"ok:{i}") for i in range(5)]
+    async with pool.acquire() as conn, conn.transaction():
+        for envelope in envelopes:
+            await enqueue(conn, "probe", envelope)
+    refused = envelopes[2].id
+    publisher = _RefusingPublisher({refused})
+    relay = OutboxRelay(pool=pool, schema="probe", publisher=publisher)  # type: ignore[arg-type]
+    with pytest.raises(aio_pika.exceptions.DeliveryError):
+        await relay.drain_once()
+    assert not await _published(pool, refused)
+    for envelope in envelopes:
+        if envelope.id != refused:
+            assert await _published(pool, envelope.id)
+    # Next time only the refused one goes again.
+    publisher.refuse.clear()
+    assert await relay.drain_once() == 1
+    assert publisher.sent[-1] == refused
+    assert await relay.drain_once() == 0
