@@ -192,8 +192,9 @@ def compose_digest(
     )
 
 
-def serialise(msg: EmailMessage) -> bytes:
-    """The message as CRLF bytes for SMTP, after proving its header block is intact.
+def serialise(msg: EmailMessage, expected: tuple[str, ...] = EXPECTED_HEADERS) -> bytes:
+    """The message as CRLF bytes for SMTP, after proving its header block is
+    exactly ``expected`` (names, once each) and intact.
 
     Hand these bytes to the SMTP client as they are (``sendmail(from, [to],
     data)``), rather than letting the client serialise the message again.
@@ -214,7 +215,7 @@ def serialise(msg: EmailMessage) -> bytes:
         if not colon or not re.fullmatch(rb"[!-9;-~]+", name):
             raise UnsafeMessage("malformed header line")
         names.append(name.decode("ascii"))
-    if sorted(n.lower() for n in names) != sorted(n.lower() for n in EXPECTED_HEADERS):
+    if sorted(n.lower() for n in names) != sorted(n.lower() for n in expected):
         raise UnsafeMessage(f"unexpected header block: {names}")
     parsed = email.message_from_bytes(data, policy=email.policy.default)
     for field in ("To", "From"):

@@ -28,7 +28,13 @@ from typing import Any
 from asyncpg import Record
 
 from services.notifier import tokens
-from services.notifier.compose import WIRE_POLICY, InvalidAddress, validate_address
+from services.notifier.compose import (
+    WIRE_POLICY,
+    InvalidAddress,
+    UnsafeMessage,
+    serialise,
+    validate_address,
+)
 from services.notifier.consent_wording import CONSENT
 from services.notifier.sanitise import clean_inline, strip_controls
 from services.notifier.sender import Mailer, classify, link_key
@@ -304,6 +310,22 @@ def forward_message(
     return msg
 
 
+# The forward's whole header block: ``serialise`` refuses a message with any
+# other (CVE-2024-6923: text folded into a header can add one).
+FORWARD_HEADERS: tuple[str, ...] = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "List-Unsubscribe",
+    "Auto-Submitted",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+)
+
+
 class ForwardSender:
     """Sends pending forwards; the sealed address is dropped with the outcome."""
 
@@ -371,11 +393,12 @@ class ForwardSender:
     async def _send(self, forward_id: uuid.UUID, send: dict[str, Any], attempts: int) -> str:
         try:
             msg = forward_message(self.settings, forward_id, send, datetime.now(UTC))
-        except InvalidAddress:
+            data = serialise(msg, FORWARD_HEADERS)
+        except (InvalidAddress, UnsafeMessage):
             return "failed"
         sender = parseaddr(self.settings.mail_from)[1]
         try:
-            await self.mailer.send(sender, str(send["address"]), msg.as_bytes(policy=WIRE_POLICY))
+            await self.mailer.send(sender, str(send["address"]), data)
         except Exception as exc:
             outcome = classify(exc)
             if outcome.kind == "permanent" or attempts >= FORWARD_ATTEMPTS:
