@@ -90,7 +90,9 @@ def _require_json(request: web.Request, limit: int) -> None:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # RecursionError: nested deeper than the parser goes ("[[[[..." fits well
+    # inside the size limit), a 400 like any other unreadable body.
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         where = (
             f" at line {exc.lineno}, column {exc.colno}"
             if isinstance(exc, json.JSONDecodeError)

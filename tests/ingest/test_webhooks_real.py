@@ -166,8 +166,16 @@ async def test_bad_requests_get_a_precise_problem(company, client, pool, mutate,
     assert await pool.fetchval("SELECT count(*) FROM ingest.postings") == 0
 
 
-async def test_malformed_json_is_a_400_after_a_valid_signature(company, client):
-    body, headers = signed(company, "x", None, body=b'{"type": "job.created", "data": ')
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "job.created", "data": ',
+        # Nested deeper than the JSON parser goes, well under the size limit.
+        b'{"type": "job.created", "data": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+    ],
+)
+async def test_malformed_json_is_a_400_after_a_valid_signature(company, client, body):
+    body, headers = signed(company, "x", None, body=body)
     response = await client.post(company.url, data=body, headers=headers)
     assert response.status == 400
     assert "not valid JSON" in (await response.json(content_type=None))["detail"]

@@ -67,6 +67,7 @@ def test_a_missing_esco_directory_is_a_named_error(capsys, monkeypatch, tmp_path
     ("content", "why"),
     [
         ("{not json", "not JSON"),
+        ("[" * 100_000 + "]" * 100_000, "not JSON"),  # deeper than the parser goes
         ("[1, 2]", "expected a JSON object"),
         ('{"title": "EA", "salary": 10}', "unknown fields"),
         ('{"city": "Milano"}', "title"),
