@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -198,6 +199,35 @@ _VALIDATORS = {
 }
 
 
+def _format(name: str) -> Any:
+    return lambda value: _FORMATS.conforms(value, name)
+
+
+# The same schemas compiled to Python code: about ten times faster on a valid
+# document, which is nearly every one. They only ever say "valid"; anything
+# they refuse (or trip over) is judged again by jsonschema above, which names
+# the fields and stays the one authority. Formats are jsonschema's own checks,
+# so "2027-02-31" is no date here either; the keywords used are the draft-07
+# subset both read alike, and a property test compares the two.
+_FAST = {
+    id(schema): fastjsonschema.compile(
+        {k: v for k, v in schema.items() if k != "$schema"},
+        formats={name: _format(name) for name in ("date", "date-time", "email")},
+        use_default=False,
+    )
+    for schema in (POSTING, CLOSING, WEBHOOK, MEMBER)
+}
+
+
+def fast_valid(schema: dict[str, Any], data: Any) -> bool:
+    """True only when the compiled schema accepts ``data``."""
+    try:
+        _FAST[id(schema)](data)
+    except Exception:  # refused, or a document it cannot judge: ask jsonschema
+        return False
+    return True
+
+
 def _field(parts: list[str | int]) -> str:
     text = ""
     for part in parts:
@@ -237,6 +267,8 @@ def _describe(error: ValidationError) -> list[tuple[str, str]]:
 
 
 def validate(schema: dict[str, Any], data: Any, prefix: str = "") -> list[FieldError]:
+    if fast_valid(schema, data):
+        return []
     errors: list[FieldError] = []
     base: list[str | int] = [prefix] if prefix else []
     found = _VALIDATORS[id(schema)].iter_errors(data)
