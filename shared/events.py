@@ -39,7 +39,9 @@ class Payload:
     VERSION: ClassVar[int]
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Fields are flat (text, numbers, tuples of text, a mapping): a shallow
+        # dict is enough, and much cheaper than dataclasses.asdict's deep copy.
+        return {name: getattr(self, name) for name in _field_names(type(self))}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Payload:
@@ -51,6 +53,16 @@ class Payload:
             return cls(**_convert(cls, data))
         except TypeError as exc:
             raise ContractError(f"{cls.TYPE} v{cls.VERSION}: {exc}") from None
+
+
+_FIELD_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Payload]) -> tuple[str, ...]:
+    key = cls.__qualname__
+    if key not in _FIELD_NAMES:
+        _FIELD_NAMES[key] = tuple(f.name for f in dataclasses.fields(cls))
+    return _FIELD_NAMES[key]
 
 
 def _convert(cls: type[Payload], data: Mapping[str, Any]) -> dict[str, Any]:
