@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from services.ingest import queries
+from services.ingest.new_postings import NewPosting, NewPostings
 from services.ingest.postings import Decision, decide
-from shared.db import Connection, Pool
+from shared.db import Connection
 from shared.events import Envelope, JobClosed, JobCreated, JobUpdated, Payload
 from shared.outbox import enqueue
 
@@ -37,17 +36,18 @@ class Applied:
 
 
 async def accept_new(
-    pool: Pool,
+    new_postings: NewPostings,
     company: queries.Company,
     event_type: str,
     data: dict[str, Any],
     source_time: datetime,
     webhook_id: str,
 ) -> Applied | None:
-    """The common delivery (a new posting under a new webhook-id) in one
-    statement, ``ingest.accept_new_posting`` (migration 004): posting, delivery
-    record and event together, in one round trip. None when the posting exists
-    or the webhook-id was delivered before; then ``apply_change`` decides, in a
+    """The common delivery (a new posting under a new webhook-id) without a
+    transaction of its own: posting, delivery record and event written by
+    ``ingest.accept_new_posting`` (migration 004), grouped with concurrent
+    deliveries (``NewPostings``). None when the posting exists or the
+    webhook-id was delivered before; then ``apply_change`` decides, in a
     transaction, with the row locked."""
     external_id = data["external_id"]
     decision = decide(None, event_type, data, source_time)
@@ -57,23 +57,21 @@ async def accept_new(
         if decision.event is not None
         else None
     )
-    try:
-        done = await pool.fetchval(
-            "SELECT ingest.accept_new_posting($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            applied.posting_id,
-            company.id,
-            external_id,
-            decision.status,
-            data if decision.status == "open" else {"external_id": external_id},
-            source_time,
-            webhook_id,
-            applied.to_json(),
-            envelope.id if envelope else None,
-            envelope.type if envelope else None,
-            envelope.encode() if envelope else None,
+    done = await new_postings.accept(
+        NewPosting(
+            posting_id=applied.posting_id,
+            company_id=company.id,
+            external_id=external_id,
+            status=decision.status,
+            data=data if decision.status == "open" else {"external_id": external_id},
+            source_time=source_time,
+            webhook_id=webhook_id,
+            response=applied.to_json(),
+            event_id=envelope.id if envelope else None,
+            routing_key=envelope.type if envelope else None,
+            body=envelope.encode() if envelope else None,
         )
-    except asyncpg.UniqueViolationError:
-        return None  # this webhook-id was delivered before: its first answer stands
+    )
     return applied if done else None
 
 

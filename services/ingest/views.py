@@ -19,6 +19,7 @@ from aiohttp import web
 
 from services.ingest import queries
 from services.ingest.member_changes import erase_member, upsert_member
+from services.ingest.new_postings import NewPostings
 from services.ingest.openapi import document
 from services.ingest.posting_changes import Applied, accept_new, apply_change
 from services.ingest.ratelimit import RateLimiter, retry_after
@@ -53,6 +54,7 @@ class Ingest:
     sealer: Sealer
     member_hash_key: bytes
     limiter: RateLimiter
+    new_postings: NewPostings
     companies: dict[uuid.UUID, tuple[float, queries.Company | None, list[str]]] = field(
         default_factory=dict
     )
@@ -154,7 +156,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         raise _invalid(errors)
     webhook_id = request.headers["webhook-id"]
     fresh = await accept_new(
-        ingest.runtime.pool, company, payload["type"], data, source_time, webhook_id
+        ingest.new_postings, company, payload["type"], data, source_time, webhook_id
     )
     if fresh is not None:
         return _accepted(fresh)
@@ -300,6 +302,7 @@ def routes(app: web.Application, runtime: Runtime) -> None:
         sealer=sealer_for(settings.secret_keys),
         member_hash_key=derive_key(settings.secret_key, "member-content/v1"),
         limiter=RateLimiter(settings.webhook_rate_per_s, settings.webhook_burst),
+        new_postings=NewPostings(runtime.pool),
     )
     app.router.add_post("/v1/hooks/{company_id}", observed_webhook(receive_webhook))
     app.router.add_put("/v1/members/{external_id}", put_member)
