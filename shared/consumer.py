@@ -44,6 +44,10 @@ MAX_REASON = 500
 Handler = Callable[[Envelope, Connection], Awaitable[None]]
 
 
+# How long one close or cancel on the broker may take at shutdown.
+CLOSE_TIMEOUT_S = 5.0
+
+
 class Poison(Exception):
     """The message can never be handled: dead-letter it now, do not retry."""
 
@@ -89,7 +93,9 @@ class Consumer:
         self._stopping = True
         if self._queue is not None and self._tag is not None:
             try:
-                await self._queue.cancel(self._tag)
+                # Bounded: with the broker gone, a robust channel's cancel
+                # waits for it to come back.
+                await asyncio.wait_for(self._queue.cancel(self._tag), timeout=CLOSE_TIMEOUT_S)
             except Exception as exc:  # a closed channel has no consumer left to cancel
                 log.warning("cancel failed", queue=self.queue_name, error=type(exc).__name__)
         try:
@@ -98,7 +104,10 @@ class Consumer:
             # Unacked messages go back to the queue when the channel closes.
             log.warning("in-flight messages left to redelivery", count=self._in_flight)
         if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+            try:
+                await asyncio.wait_for(self._channel.close(), timeout=CLOSE_TIMEOUT_S)
+            except Exception as exc:  # unacked messages go back when the broker notices
+                log.warning("channel not closed", queue=self.queue_name, error=type(exc).__name__)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._in_flight += 1

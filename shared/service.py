@@ -184,13 +184,29 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
 
     await stop.wait()
     log.info("stopping", grace_s=settings.shutdown_grace_s)
+    # Each step is bounded: with the broker or the database gone, a close
+    # would otherwise wait for them forever, and SIGTERM must end the process.
     if consumer is not None:
         await consumer.stop(settings.shutdown_grace_s)
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await runner.cleanup()
-    await connection.close()
-    await pool.close()
+    await _bounded("background tasks", asyncio.gather(*tasks, return_exceptions=True))
+    await _bounded("http server", runner.cleanup())
+    await _bounded("broker connection", connection.close())
+    if not await _bounded("database pool", pool.close()):
+        pool.terminate()
     log.info("stopped")
+
+
+async def _bounded(what: str, step: Awaitable[object], seconds: float = 10.0) -> bool:
+    """Await one shutdown step for at most ``seconds``; False if it did not end."""
+    try:
+        await asyncio.wait_for(step, timeout=seconds)
+    except TimeoutError:
+        log.warning("shutdown step abandoned", step=what, after_s=seconds)
+        return False
+    except Exception as exc:
+        log.warning("shutdown step failed", step=what, error=type(exc).__name__)
+        return False
+    return True
 
 
 def main(spec: ServiceSpec) -> None:

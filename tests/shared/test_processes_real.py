@@ -10,12 +10,14 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import pytest
 
 from shared.publisher import Publisher
 from tests import helpers
+from tests.chaos.proxy import Proxy
 from tests.conftest import TEST_STACK
 from tests.helpers import ServiceProcess, eventually, free_port, publish_pings
 
@@ -152,3 +154,45 @@ def test_a_service_with_a_missing_setting_exits_with_one_clear_line(stack_env):
         "(RabbitMQ URL with its virtual host, e.g. `amqp://user:pass@host:5672/vhost`.)"
     ]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def _via(url: str, port: int) -> str:
+    parts = urlsplit(url)
+    host = f"{parts.hostname}:{port}"
+    netloc = f"{parts.username}:{parts.password}@{host}" if parts.username else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def test_sigterm_with_the_broker_and_the_database_gone_still_exits(service_env, tmp_path):
+    # Both connections go through proxies that are then cut for good: the
+    # consumer cannot cancel on its channel, the pool cannot reach PostgreSQL.
+    # Shutdown must still end, within the grace and a bounded margin, not wait
+    # for servers that are not coming back.
+    amqp_url = service_env["PASSAPAROLA_AMQP_URL"]
+    db_url = service_env["PASSAPAROLA_DATABASE_URL"]
+    broker = Proxy("amqp", urlsplit(amqp_url).port or 5672)
+    database = Proxy("db", urlsplit(db_url).port or 5432)
+    await broker.start()
+    await database.start()
+    port = free_port()
+    env = {
+        **service_env,
+        "PASSAPAROLA_AMQP_URL": _via(amqp_url, broker.port),
+        "PASSAPAROLA_DATABASE_URL": _via(db_url, database.port),
+        "PASSAPAROLA_MATCHER_PORT": str(port),
+        "PASSAPAROLA_SHUTDOWN_GRACE_S": "2",
+    }
+    process = ServiceProcess(
+        ["-m", "tests.fixtures.probe_service"], env, port, tmp_path / "probe.log"
+    )
+    try:
+        await process.start()
+        broker.cut(3600)
+        database.cut(3600)
+        await asyncio.sleep(1)  # the service notices: reconnect loops begin
+        process.signal(signal.SIGTERM)
+        assert await process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+        await broker.close()
+        await database.close()
