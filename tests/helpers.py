@@ -70,7 +70,13 @@ class ServiceProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        await eventually(self._ready, timeout=60, what=f"{self.args} to be ready")
+        try:
+            await eventually(self._ready, timeout=60, what=f"{self.args} to be ready")
+        except BaseException:
+            # A process that never got ready is no test's to clean up: without
+            # this it outlives the run (seen after a broker failed to start).
+            self.kill()
+            raise
 
     async def _ready(self) -> bool:
         assert self.proc is not None
