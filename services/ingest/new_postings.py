@@ -64,36 +64,33 @@ class NewPostings:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self._waiting: list[tuple[NewPosting, asyncio.Future[bool | None]]] = []
-        self._writing = False
         self._writer: asyncio.Task[None] | None = None
         self.statements = 0  # batches written, for tests and curiosity
 
     async def accept(self, row: NewPosting) -> bool | None:
         future: asyncio.Future[bool | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((row, future))
-        if not self._writing:
-            self._writing = True
+        # The writer ends, in the same step, when it finds the queue empty:
+        # a writer that is not done will still see this delivery.
+        if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
         return await future
 
     async def _write_all(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                try:
-                    answers = await self._write([row for row, _ in batch])
-                except BaseException as exc:  # every delivery of the batch hears of it
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for (_, future), answer in zip(batch, answers, strict=True):
-                    if not future.done():  # a cancelled request: its rows stand
-                        future.set_result(answer)
-        finally:
-            self._writing = False
+        while self._waiting:
+            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+            try:
+                answers = await self._write([row for row, _ in batch])
+            except BaseException as exc:  # every delivery of the batch hears of it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():  # a cancelled request: its rows stand
+                    future.set_result(answer)
 
     async def _write(self, rows: list[NewPosting]) -> list[bool | None]:
         # One lock order for every batch (postings by company and external id),
