@@ -16,6 +16,11 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
     "$PYTHON" -m venv "$ROOT/.venv"
   fi
 fi
+# PyICU (Unicode confusables and transliteration for company names) builds
+# against the system's ICU: its headers and pkg-config, and a C++ compiler.
+if ! pkg-config --exists icu-i18n 2>/dev/null || ! command -v c++ >/dev/null; then
+  apt_install libicu-dev pkg-config g++
+fi
 say "installing passaparola and its development tools into .venv"
 "$ROOT/.venv/bin/python" -m pip install -q --upgrade pip >/dev/null
 "$ROOT/.venv/bin/python" -m pip install -q -e "$ROOT[dev]" 2>&1 | grep -v -i "warning" >&2 || true

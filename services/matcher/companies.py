@@ -4,17 +4,25 @@ A member must never be matched with their employer, its group companies and
 aliases, or a company they blocked, however either side spells the name. So
 the comparison errs towards "maybe the same": any doubt ("ambiguous") is
 treated by the matcher exactly like "same", and suppresses the match.
+
+Spelling tricks are undone before comparing (``skeleton.py``: NFKC, invisible
+characters, look-alike letters of other scripts, transliteration); legal forms
+are removed also when glued to the name ("AcmeSpA", "Acme.S.p.A."); names that
+share a distinctive word ("ACME Italia S.r.l." / "ACME Sverige AB") may be
+sister companies and are ambiguous.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from collections.abc import Iterable
 from typing import Literal
 
 from rapidfuzz import fuzz
 
-from services.matcher.titles import fold
+from services.matcher.skeleton import fold_name, look_alike
 from services.matcher.weights import DEFAULT_WEIGHTS, Weights
 
 Verdict = Literal["same", "ambiguous", "different"]
@@ -33,12 +41,50 @@ _LEGAL_FORMS = _wordset(
     "ltd limited plc llc llp lp inc incorporated corp corporation co company",  # English
     "gmbh ag kg kgaa ohg ug mbh bv nv sa sarl sl se",  # German, Dutch, French, Spanish
 )
+# Legal forms also recognised glued to the end of a name ("AcmeSpA", "ACMESRL",
+# "Acme.S.p.A." -> "acmespa"). Only forms that rarely end a real word: "co",
+# "as", "sa" or "oy" would cut "Tesco", "Texas", "Alsa", "Savoy".
+_GLUED_FORMS = tuple(
+    sorted(
+        _wordset(
+            "spa sapa srl srls snc scarl scrl scpa",
+            "ab hb kb publ abpubl aktiebolag aktiebolaget",
+            "ltd limited plc llc inc gmbh",
+        ),
+        key=len,
+        reverse=True,
+    )
+)
+# A glued form is cut only if this much name is left: "Saab" stays "saab".
+_MIN_STEM = 3
 # Words that name the shape of a group, not which group it is.
 _GROUP_WORDS = _wordset(
     "group gruppo groupe gruppe gruppen koncern koncernen holding holdings",
     "the and och e di del della",
 )
+# Words that many unrelated companies share: two names sharing only these are
+# not thereby sister companies. Places, sectors and the shape of a business.
+_GENERIC_WORDS = _GROUP_WORDS | _wordset(
+    "italia italiana italiane italiano italiani italy italian sverige svenska svensk sweden",
+    "swedish nordic nordica nordiska norden scandinavia scandinavian europe europa european",
+    "international internazionale global world milano roma torino napoli stockholm goteborg",
+    "malmo nord sud north south east west new first",
+    "services service servizi consulting consulenza consultants solutions soluzioni systems",
+    "sistemi technologies technology tech industries industria industrie industriale",
+    "bank banca banco banken sparbank credito cassa risparmio popolare assicurazioni",
+    "insurance forsakring forsakringar finance finanziaria capital invest investment",
+    "investments management partners fastigheter real estate energy energia power",
+    "green electric digital data software network networks media communications telecom",
+    "pharma farmaceutici medical health care logistics logistica trading foods food",
+    "alimentari motors motor auto automotive cars car engineering ingegneria design studio",
+    "fashion moda hotels hotel resorts retail store stores shop construction costruzioni",
+    "bygg byggnads impianti automation electronics elettronica chemicals chimica",
+    "fabbrica officine meccaniche manifatture company societa sverige aktiebolag",
+    "fratelli brothers lli crociere cruises coop cooperativa cooperative soc agricola",
+    "consorzio",
+)
 _PUNCT = re.compile(r"[^\w\s]|_")
+_JOINERS = re.compile(r"[.'`´]")
 
 
 def normalize_company(name: str) -> str:
@@ -46,11 +92,13 @@ def normalize_company(name: str) -> str:
 
     >>> normalize_company("ACME Italia S.p.A.")
     'acme italia'
+    >>> normalize_company("АCME S.p.A.")  # a Cyrillic A
+    'acme'
     """
-    text = fold(name)
+    text = fold_name(name)
     # Dots and apostrophes join ("S.p.A." -> "spa", "L'Oréal" -> "loreal");
     # everything else separates words.
-    text = re.sub(r"[.'`´]", "", text)
+    text = _JOINERS.sub("", text)
     text = _PUNCT.sub(" ", text)
     tokens = text.split()
     # Removing a word can bring initials together ("A Oy B" -> "a b" -> "ab"),
@@ -69,11 +117,13 @@ def normalize_company(name: str) -> str:
 
 
 def _join_initials(tokens: list[str]) -> list[str]:
-    # "s p a" (from "S. p. A.") -> "spa"; "h m" (from "H & M") -> "hm".
+    # "s p a" (from "S. p. A.") -> "spa"; "h m" (from "H & M") -> "hm". Only
+    # ASCII letters: transliteration separates a character it cannot
+    # transliterate with a space, which a join would undo, unstably.
     out: list[str] = []
     run: list[str] = []
     for token in [*tokens, ""]:
-        if len(token) == 1 and token.isalpha():
+        if len(token) == 1 and token.isascii() and token.isalpha():
             run.append(token)
             continue
         if run:
@@ -84,24 +134,82 @@ def _join_initials(tokens: list[str]) -> list[str]:
     return out
 
 
+def _stems(word: str) -> frozenset[str]:
+    """``word`` and what is left of it without glued legal forms at its end."""
+    stems = {word}
+    while True:
+        for form in _GLUED_FORMS:
+            if word.endswith(form) and len(word) - len(form) >= _MIN_STEM:
+                word = word[: -len(form)]
+                stems.add(word)
+                break
+        else:
+            return frozenset(stems)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Features:
+    compact: str  # the key without spaces
+    look: str  # its look-alike skeleton
+    stems: frozenset[str]  # skeletons of the compact key without glued legal forms
+    core: str  # the key without generic words and spaces (or the compact key, if nothing is left)
+    distinctive: frozenset[str]  # skeletons of its distinctive words and their stems
+
+
+@functools.lru_cache(maxsize=8192)  # bounded: keys repeat across members and postings
+def _features(key: str) -> _Features:
+    compact = key.replace(" ", "")
+    words = key.split()
+    core = [w for w in words if w not in _GENERIC_WORDS]
+    distinctive = {
+        look_alike(stem)
+        for word in core
+        for stem in _stems(word)
+        if stem not in _GENERIC_WORDS and len(stem) >= 2
+    }
+    return _Features(
+        compact=compact,
+        look=look_alike(compact),
+        stems=frozenset(look_alike(s) for s in _stems(compact)),
+        core="".join(core) or compact,
+        distinctive=frozenset(distinctive),
+    )
+
+
 def compare_company(a: str, b: str, weights: Weights = DEFAULT_WEIGHTS) -> Verdict:
     """Compare two normalised company keys."""
+    return decide_company(a, b, weights)[0]
+
+
+def decide_company(a: str, b: str, weights: Weights = DEFAULT_WEIGHTS) -> tuple[Verdict, str]:
+    """The verdict on two normalised keys and the name of the rule that gave it.
+
+    The rule names carry no part of either name, so they can be counted.
+    """
     if not a or not b:
-        return "different"
+        return "different", "empty"
     if a == b:
-        return "same"
-    ca, cb = a.replace(" ", ""), b.replace(" ", "")
-    if ca == cb or fuzz.ratio(a, b) >= weights.company_same:
-        return "same"
-    if (
-        fuzz.ratio(ca, cb) >= weights.company_ambiguous
-        or fuzz.token_set_ratio(a, b) >= weights.company_ambiguous
-    ):
-        return "ambiguous"
-    short, long = sorted((ca, cb), key=len)
+        return "same", "equal"
+    fa, fb = _features(a), _features(b)
+    if fa.compact == fb.compact:
+        return "same", "equal_without_spaces"
+    if fa.stems & fb.stems:
+        return "same", "equal_look_alike_or_glued_form"
+    if max(fuzz.ratio(a, b), fuzz.ratio(fa.look, fb.look)) >= weights.company_same:
+        return "same", "near_equal"
+    # Generic words left out: "Lube Industries" and "NIBE Industrier" are alike
+    # only in what many companies are called.
+    if fuzz.ratio(fa.core, fb.core) >= weights.company_ambiguous:
+        return "ambiguous", "similar"
+    if fa.distinctive & fb.distinctive:
+        # Sister companies ("ACME Italia" / "ACME Sverige") or one group's names.
+        return "ambiguous", "shared_distinctive_word"
+    # One name inside the other ("acme" in "acmeitalia"), on the plain letters:
+    # skeletons spell "m" as "rn", which would find "terna" in "systemair".
+    short, long = sorted((fa.core, fb.core), key=len)
     if len(short) >= weights.company_partial_min_chars and short in long:
-        return "ambiguous"
-    return "different"
+        return "ambiguous", "name_inside_name"
+    return "different", "different"
 
 
 def compare_company_keys(
