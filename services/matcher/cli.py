@@ -4,6 +4,7 @@
     passaparola titles similarity [--esco DIR]              # "a<TAB>b" lines on stdin
     passaparola match explain POSTING.json                  # dry run on the member read model
     passaparola taxonomy import-esco DIR                    # store ESCO titles for the matcher
+    passaparola companies same             # "employer | alias<TAB>posting company" lines on stdin
 
 Output is JSON (one line per input for the title tools). Errors are named and
 have an exit code, like every ``passaparola`` command: 2 usage, 65 bad data,
@@ -90,6 +91,8 @@ def register(sub: Any) -> None:
     )
     esco.add_argument("directory", type=Path, help="holds occupations_{en,it,sv}.csv")
     esco.set_defaults(func=_named_errors(_import_esco))
+
+    _register_companies(sub)
 
 
 # --- titles ------------------------------------------------------------------------------------
@@ -289,3 +292,32 @@ async def _with_pool(settings: Settings, work: Callable[[db.Pool], Awaitable[int
         return await work(pool)
     finally:
         await pool.close()
+
+
+# --- companies same ----------------------------------------------------------------------------
+
+
+def _register_companies(sub: Any) -> None:
+    companies = sub.add_parser("companies", help="the company rule (discretion), for operators")
+    companies_sub = companies.add_subparsers(
+        dest="companies_command", required=True, metavar="ACTION"
+    )
+    same = companies_sub.add_parser(
+        "same",
+        help="\"employer names (' | ' between)<TAB>posting company\" lines on stdin "
+        '-> {"verdict": "same"|"ambiguous"|"different"}',
+    )
+    same.set_defaults(func=_named_errors(_companies_same))
+
+
+def _companies_same(args: argparse.Namespace) -> int:
+    from services.matcher.companies import same_company_lines
+
+    bad = 0
+    for item in same_company_lines(sys.stdin.buffer):
+        print(json.dumps(item, ensure_ascii=False), flush=True)
+        if "error" in item:
+            bad += 1
+            print(f"passaparola: BadLine: line {item['line']}: {item['error']}", file=sys.stderr)
+    # Bad lines are reported in place and the run goes on; the exit code says so.
+    return EXIT_DATA if bad else 0

@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Iterable
-from typing import Literal
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
 
 from rapidfuzz import fuzz
 
@@ -250,3 +250,31 @@ def same_company(
     if not theirs:
         return "ambiguous"
     return compare_company_keys(mine, theirs, weights)
+
+
+# --- the operator's tool: ``passaparola companies same`` ----------------------------------------
+
+LINE_FORMAT = "member's employer names, separated by ' | '<TAB>posting company name"
+
+
+def same_company_lines(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """``employer | other name<TAB>posting company`` lines -> ``{"verdict": ...}``.
+
+    Exactly the matcher's rule (``same_company``, employers only). Blank lines
+    are skipped; a bad line yields ``{"line": n, "error": ...}`` in its place,
+    naming what is wrong but never echoing the names (they may be a member's).
+    """
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            yield {"line": number, "error": "not UTF-8"}
+            continue
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2:
+            yield {"line": number, "error": f"expected: {LINE_FORMAT}"}
+            continue
+        employers, company = fields
+        yield {"verdict": same_company(employers.split(" | "), [], [company])}
