@@ -197,13 +197,13 @@ def decide_company(a: str, b: str, weights: Weights = DEFAULT_WEIGHTS) -> tuple[
         return "same", "equal_look_alike_or_glued_form"
     if max(fuzz.ratio(a, b), fuzz.ratio(fa.look, fb.look)) >= weights.company_same:
         return "same", "near_equal"
+    if fa.distinctive & fb.distinctive:
+        # Sister companies ("ACME Italia" / "ACME Sverige") or one group's names.
+        return "ambiguous", "shared_distinctive_word"
     # Generic words left out: "Lube Industries" and "NIBE Industrier" are alike
     # only in what many companies are called.
     if fuzz.ratio(fa.core, fb.core) >= weights.company_ambiguous:
         return "ambiguous", "similar"
-    if fa.distinctive & fb.distinctive:
-        # Sister companies ("ACME Italia" / "ACME Sverige") or one group's names.
-        return "ambiguous", "shared_distinctive_word"
     # One name inside the other ("acme" in "acmeitalia"), on the plain letters:
     # skeletons spell "m" as "rn", which would find "terna" in "systemair".
     short, long = sorted((fa.core, fb.core), key=len)

@@ -1,7 +1,7 @@
 """How often the company rule suppresses clearly different companies.
 
     .venv/bin/python -m services.matcher.company_evaluation \
-        tests/matcher/data/company_names_it_se.txt [--half tune|holdout|both]
+        tests/matcher/data/company_names_it_se.txt [--half tune|holdout|both|all]
 
 The file lists real companies of Italy and Sweden (``IT<TAB>name``), every
 one a different company. Every pair within a half is compared with the
@@ -108,9 +108,15 @@ def format_report(title: str, report: Report) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("names", type=Path, help="IT<TAB>name / SE<TAB>name lines")
-    parser.add_argument("--half", choices=[*HALVES, "both"], default="both")
+    parser.add_argument(
+        "--half", choices=[*HALVES, "both", "all"], default="both",
+        help="one half, each half (both), or every pair of the whole list (all)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     companies = read_companies(args.names)
+    if args.half == "all":
+        print(format_report("All companies", evaluate(companies)))
+        return 0
     for which in HALVES if args.half == "both" else (args.half,):
         print(format_report(f"Half `{which}`", evaluate(half(companies, which))))
         print()

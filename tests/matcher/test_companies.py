@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from services.matcher.companies import normalize_company, same_company
+from services.matcher.companies import decide_company, normalize_company, same_company
 from services.matcher.scoring import Exclusion, score_member
 from tests.matcher.factories import member, posting
 
@@ -46,6 +46,50 @@ def test_normalize_company(name, key):
 )
 def test_same_company(mine, theirs, verdict):
     assert same_company([mine], [], [theirs]) == verdict
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("\u0410CME S.p.A.", "acme"),  # a Cyrillic A
+        ("\u0391\u0392\u0392", "abb"),  # the whole name in Greek capitals
+        ("\uff21\uff23\uff2d\uff25 S.p.A.", "acme"),  # fullwidth
+        ("AC\u200bM\u00adE\u202c S.p.A.", "acme"),  # zero-width, soft hyphen, bidi
+        ("\u0413\u0430\u0437\u043f\u0440\u043e\u043c", "gazprom"),  # a real Russian name
+        ("Lindstr\u00f6m AB", "lindstrom"),
+        ("Stra\u00dfe GmbH", "strasse"),
+        ("\u00d8rsted A/S", "orsted"),
+    ],
+)
+def test_normalize_company_undoes_spelling_tricks(name, key):
+    assert normalize_company(name) == key
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "verdict", "rule"),
+    [
+        ("ACME S.p.A.", "ACME SpA", "same", "equal"),
+        ("H&M", "H M", "same", "equal"),
+        ("Ac Me Italia", "ACME Italia", "same", "equal_without_spaces"),
+        ("AcmeSpA", "ACME", "same", "equal_look_alike_or_glued_form"),
+        ("V0lv0", "Volvo", "same", "equal_look_alike_or_glued_form"),
+        ("Initech", "Inittech", "same", "near_equal"),
+        ("Acme", "Acmee", "ambiguous", "similar"),
+        ("ACME Italia S.r.l.", "ACME Sverige AB", "ambiguous", "shared_distinctive_word"),
+        ("Globex Consulting", "Globexcorp Services", "ambiguous", "name_inside_name"),
+        # Generic words alone make no sister companies, and weigh nothing in similarity.
+        ("Lube Industries", "NIBE Industrier", "different", "different"),
+        ("Ericsson Italia", "Luxottica Italia", "different", "different"),
+        # Only legal forms that rarely end a word are cut when glued: not "co".
+        ("Tesco PLC", "Tes S.r.l.", "different", "different"),
+        # Skeletons spell "m" as "rn"; one name inside another is judged on plain letters.
+        ("Terna S.p.A.", "Systemair AB", "different", "different"),
+    ],
+)
+def test_each_rule_of_the_company_decision(a, b, verdict, rule):
+    ka, kb = normalize_company(a), normalize_company(b)
+    assert decide_company(ka, kb) == (verdict, rule)
+    assert decide_company(kb, ka) == (verdict, rule)
 
 
 def test_posting_without_company_names_fails_closed():
