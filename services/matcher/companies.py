@@ -79,8 +79,8 @@ _GENERIC_WORDS = _GROUP_WORDS | _wordset(
     "alimentari motors motor auto automotive cars car engineering ingegneria design studio",
     "fashion moda hotels hotel resorts retail store stores shop construction costruzioni",
     "bygg byggnads impianti automation electronics elettronica chemicals chimica",
-    "fabbrica officine meccaniche manifatture company societa sverige aktiebolag",
-    "fratelli brothers lli crociere cruises coop cooperativa cooperative soc agricola",
+    "fabbrica officine meccaniche manifatture company societa aktiebolag",
+    "fratelli flli brothers crociere cruises coop cooperativa cooperative soc agricola",
     "consorzio",
 )
 _PUNCT = re.compile(r"[^\w\s]|_")

@@ -273,3 +273,12 @@ def test_comparing_any_names_gives_a_verdict(employers, blocked, posting_names):
     # Fail-closed: the member's own employer named verbatim is never "different".
     if [e for e in employers if normalize_company(e)]:
         assert same_company(employers, [], employers) != "different"
+
+
+def test_every_generic_and_glued_word_is_spelled_as_a_key():
+    """A word listed in a spelling that normalising never produces ("f.lli"
+    for "flli") would silently never apply."""
+    from services.matcher import companies
+
+    for word in companies._GENERIC_WORDS | set(companies._GLUED_FORMS):
+        assert normalize_company(word) == word, word
