@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -314,10 +315,17 @@ def _companies_same(args: argparse.Namespace) -> int:
     from services.matcher.companies import same_company_lines
 
     bad = 0
-    for item in same_company_lines(sys.stdin.buffer):
-        print(json.dumps(item, ensure_ascii=False), flush=True)
-        if "error" in item:
-            bad += 1
-            print(f"passaparola: BadLine: line {item['line']}: {item['error']}", file=sys.stderr)
+    try:
+        for item in same_company_lines(sys.stdin.buffer):
+            print(json.dumps(item, ensure_ascii=False), flush=True)
+            if "error" in item:
+                bad += 1
+                line, error = item["line"], item["error"]
+                print(f"passaparola: BadLine: line {line}: {error}", file=sys.stderr)
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): not an error. Python's own
+        # advice: point stdout at /dev/null so the flush at exit fails silently.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     # Bad lines are reported in place and the run goes on; the exit code says so.
     return EXIT_DATA if bad else 0

@@ -74,3 +74,23 @@ def test_bad_lines_are_named_on_stderr_reported_in_place_and_set_the_exit_code()
 def test_empty_input_is_no_output_and_success():
     done = run(b"")
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """``passaparola companies same < big.tsv | head -1``: the pipe closes early."""
+    big = tmp_path / "big.tsv"
+    big.write_text("ACME S.p.A.\tAcme SpA\n" * 20000)
+    with big.open("rb") as stdin:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "companies", "same"],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        assert json.loads(proc.stdout.readline()) == {"verdict": "same"}
+        proc.stdout.close()  # the reader is gone
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 0
+    assert b"Traceback" not in err
+    assert err == b""
