@@ -95,6 +95,26 @@ def normalize_company(name: str) -> str:
     >>> normalize_company("АCME S.p.A.")  # a Cyrillic A
     'acme'
     """
+    key = _normalize_once(name)
+    # A key must normalise to itself, or a stored key and a freshly normalised
+    # spelling could disagree. An ASCII key does; other text may not at once:
+    # transliteration looks at neighbours (it spaces a character it cannot
+    # transliterate off a Latin letter, but not across an apostrophe removed
+    # after it), so such a key is normalised again until it stays.
+    for _ in range(_MAX_PASSES):
+        if key.isascii():
+            return key
+        again = _normalize_once(key)
+        if again == key:
+            return key
+        key = again
+    return key
+
+
+_MAX_PASSES = 4
+
+
+def _normalize_once(name: str) -> str:
     text = fold_name(name)
     # Dots and apostrophes join ("S.p.A." -> "spa", "L'Oréal" -> "loreal");
     # everything else separates words.
@@ -102,9 +122,8 @@ def normalize_company(name: str) -> str:
     text = _PUNCT.sub(" ", text)
     tokens = text.split()
     # Removing a word can bring initials together ("A Oy B" -> "a b" -> "ab"),
-    # so repeat until nothing changes: a key must normalise to itself, or a
-    # stored key and a freshly normalised spelling could disagree. Each pass
-    # that changes anything drops a token, so this ends.
+    # so repeat until nothing changes. Each pass that changes anything drops a
+    # token, so this ends.
     while True:
         joined = _join_initials(tokens)
         kept = [t for t in joined if t not in _LEGAL_FORMS and t not in _GROUP_WORDS]

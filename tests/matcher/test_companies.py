@@ -257,6 +257,7 @@ built_name = st.lists(name_pieces, max_size=8).map(" ".join) | st.lists(
 @given(any_name | built_name)
 @example("A:OY:A")  # legal form between initials: once 'a a', then 'aa'
 @example("A Oy B")
+@example("a'\U0002a700")  # transliteration spaces a Han character off "a", not across "'"
 def test_normalising_any_text_gives_a_stable_key(name):
     key = normalize_company(name)
     assert isinstance(key, str)
