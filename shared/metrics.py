@@ -126,6 +126,19 @@ REFERRALS = Counter(
     ("state",),
     registry=REGISTRY,
 )
+TASK_CRASHES = Counter(
+    "passaparola_task_crashes",
+    "Unexpected failures of a supervised background task (each is restarted after a back-off).",
+    ("task",),
+    registry=REGISTRY,
+)
+TASK_UP = Gauge(
+    "passaparola_task_up",
+    "1 while a supervised background task runs (or has finished its one-shot work), "
+    "0 while it waits for its restart after a crash.",
+    ("task",),
+    registry=REGISTRY,
+)
 
 
 def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -218,6 +231,19 @@ def observe_email(outcome: str, kind: str) -> None:
 
 def observe_referral(state: str) -> None:
     REFERRALS.labels(state=_check(state, REFERRAL_STATES, "referral state")).inc()
+
+
+def prepare_task(task: str) -> None:
+    """A task's crash count at 0 from its start, so an alert sees the first crash."""
+    TASK_CRASHES.labels(task=code_name(task))
+
+
+def observe_task_crash(task: str) -> None:
+    TASK_CRASHES.labels(task=code_name(task)).inc()
+
+
+def set_task_up(task: str, up: bool) -> None:
+    TASK_UP.labels(task=code_name(task)).set(1 if up else 0)
 
 
 def set_members_indexed(count: int) -> None:

@@ -56,4 +56,5 @@ def scheduled(purge: Purge) -> Callable[[Any, asyncio.Event], Coroutine[Any, Any
             if any(counts.values()):
                 log.info("retention purge", **{k: v for k, v in counts.items() if v})
 
+    run.task_name = "retention"  # type: ignore[attr-defined]
     return run
