@@ -48,7 +48,7 @@ from services.notifier.compose import (
 from services.notifier.schedule import member_zone, week_bounds
 from shared import logs, metrics, sealing
 from shared.db import UNAVAILABLE, Pool
-from shared.sealing import Sealer, SealError, derive_key
+from shared.sealing import SealError, derive_key, sealer_for
 from shared.service import Runtime
 from shared.settings import Settings
 
@@ -189,7 +189,7 @@ class Dispatcher:
         self.pool = pool
         self.settings = settings
         self.clock = clock
-        self.sealer = Sealer([settings.secret_key])
+        self.sealer = sealer_for(settings.secret_keys)
         self.links_key = link_key(settings.secret_key)
         self.mailers = [mailer_factory(settings) for _ in range(senders)]
         from_address = parseaddr(settings.mail_from)[1]
