@@ -139,6 +139,18 @@ TASK_UP = Gauge(
     ("task",),
     registry=REGISTRY,
 )
+RECORDS_QUARANTINED = Counter(
+    "passaparola_records_quarantined",
+    "Records a background task set aside after they made it fail (shared/quarantine.py).",
+    ("task",),
+    registry=REGISTRY,
+)
+QUARANTINED = Gauge(
+    "passaparola_quarantined",
+    "Records held in quarantine now, waiting for an operator's retry, by task.",
+    ("task",),
+    registry=REGISTRY,
+)
 
 
 def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -244,6 +256,16 @@ def observe_task_crash(task: str) -> None:
 
 def set_task_up(task: str, up: bool) -> None:
     TASK_UP.labels(task=code_name(task)).set(1 if up else 0)
+
+
+def observe_quarantined(task: str) -> None:
+    RECORDS_QUARANTINED.labels(task=code_name(task)).inc()
+
+
+def set_quarantined(counts: dict[str, int], tasks: list[str]) -> None:
+    """Held records per task; the process's own tasks at 0 when none is held."""
+    for task in {*tasks, *counts}:
+        QUARANTINED.labels(task=code_name(task)).set(counts.get(task, 0))
 
 
 def set_members_indexed(count: int) -> None:

@@ -25,7 +25,7 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
-from shared import db, logs, metrics, migrations
+from shared import db, logs, metrics, migrations, quarantine
 from shared.consumer import Consumer, Handler
 from shared.http import Check, health_routes, problem_middleware
 from shared.outbox import OutboxRelay
@@ -38,6 +38,8 @@ log = logs.get_logger(__name__)
 
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
 RELAY_TASK = "outbox_relay"
+QUARANTINE_TASK = "quarantine_watch"
+QUARANTINE_EVERY_S = 30.0
 
 
 @dataclass
@@ -124,6 +126,8 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
 
     async def migrate() -> None:
         async with pool.acquire() as conn:
+            # The tables every service shares (the quarantine) first.
+            await migrations.apply(conn, quarantine.SERVICE, quarantine.MIGRATIONS)
             await migrations.apply(conn, spec.name, spec.migrations)
 
     await _until_ready("migrations", migrate, stop)
@@ -167,6 +171,12 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
             await relay.run(stop)
 
         jobs[RELAY_TASK] = relay_job
+    tasks = [*jobs]
+
+    async def quarantine_watch(_: Runtime, stop: asyncio.Event) -> None:
+        await _watch_quarantine(pool, spec.name, tasks, stop)
+
+    jobs[QUARANTINE_TASK] = quarantine_watch
     checks: dict[str, Check] = {
         "startup": startup_done,
         "database": database_ready,
@@ -214,6 +224,21 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
     if not await _bounded("database pool", pool.close()):
         pool.terminate()
     log.info("stopped")
+
+
+async def _watch_quarantine(
+    pool: db.Pool, service: str, tasks: list[str], stop: asyncio.Event
+) -> None:
+    """Records held for this service's tasks, on /metrics (the CLI that
+    releases them is another process, so the figure is read, not kept)."""
+    while not stop.is_set():
+        try:
+            async with pool.acquire() as conn:
+                metrics.set_quarantined(await quarantine.count_held(conn, service), tasks)
+        except quarantine.TRANSIENT as exc:
+            log.debug("quarantine not measured", error=type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=QUARANTINE_EVERY_S)
 
 
 async def _bounded(what: str, step: Awaitable[object], seconds: float = 10.0) -> bool:
