@@ -158,6 +158,11 @@ class Supervisor:
                 task.injected = False
             except Exception as exc:
                 error = type(exc).__name__
+            except BaseException:
+                # SystemExit and the like end the process, not just this task:
+                # it is down, said so, and the exception goes on its way.
+                self._mark(task, up=False)
+                raise
             else:
                 if not self.stop.is_set():
                     log.info("task finished", task=task.name)
