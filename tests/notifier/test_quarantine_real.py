@@ -148,3 +148,38 @@ async def test_a_member_the_planner_cannot_plan_is_held_and_the_others_get_mail(
     log = notifier.log.read_text()
     assert "record quarantined" in log
     assert where not in log, "no address in the log"
+
+
+async def test_an_opening_closing_on_9999_12_31_is_mailed_and_so_are_the_others(
+    service_env, settings, tmp_path, publisher, pool
+):
+    """Issue 12 as filed: one such opening stopped every member email until
+    the notifier was restarted, while /readyz said ready."""
+    env = base_env(service_env, free_port())
+    notifier = NotifierProcess(env, tmp_path / "notifier.log")
+    where = domain()
+    mailbox = Mailbox(where)
+    members = ["m-edge", "m-after-1", "m-after-2"]
+    try:
+        await notifier.start()
+        for member_id in members:
+            await publisher.publish(
+                member_event(settings.secret_key, member_id, f"{member_id}@{where}")
+            )
+
+        # A match that overtakes its member waits minutes for the profile.
+        async def known() -> bool:
+            n = await pool.fetchval(
+                "SELECT count(*) FROM notifier.members WHERE member_id = ANY($1)", members
+            )
+            return int(n) == len(members)
+
+        await eventually(known, what="the members' profiles")
+        await publisher.publish(match_event("m-edge", valid_through="9999-12-31"))
+        for member_id in members[1:]:
+            await publisher.publish(match_event(member_id, valid_through="2099-12-31"))
+        mails = await mailbox.wait_for(len(members), timeout=60)
+    finally:
+        notifier.stop()
+    assert sorted(r for m in mails for r in m.rcpt_to) == sorted(f"{m}@{where}" for m in members)
+    assert "task crashed" not in notifier.log.read_text()
