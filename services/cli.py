@@ -16,11 +16,11 @@ from typing import Any
 
 import aio_pika
 
-from services import privacy_cli
+from services import privacy_cli, quarantine_cli
 from services.console import cli as console_cli
 from services.ingest import cli as ingest_cli
 from services.matcher import cli as matcher_cli
-from shared import db, dlq, logs, migrations
+from shared import db, dlq, logs, migrations, quarantine
 from shared.commands import EXIT_DATA, EXIT_USAGE, CliError, with_broker, with_pool
 from shared.service import EXIT_CONFIG, ServiceSpec, load_settings
 from shared.settings import markdown_table
@@ -50,6 +50,9 @@ def _migrate(args: argparse.Namespace) -> int:
         async with pool.acquire() as conn:
             from services.console.service import SPEC as CONSOLE
 
+            applied = await migrations.apply(conn, quarantine.SERVICE, quarantine.MIGRATIONS)
+            names = [f"{m.version:03d}_{m.name}" for m in applied]
+            print(f"{quarantine.SERVICE}: {', '.join(names) if names else 'up to date'}")
             for spec in [*_specs().values(), CONSOLE]:
                 try:
                     applied = await migrations.apply(conn, spec.name, spec.migrations)
@@ -166,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_cli.register(sub)
     matcher_cli.register(sub)
     privacy_cli.register(sub)
+    quarantine_cli.register(sub)
     console_cli.register(sub)
     sub.add_parser("settings", help="print the settings table (Markdown)").set_defaults(
         func=_settings_table

@@ -126,6 +126,31 @@ REFERRALS = Counter(
     ("state",),
     registry=REGISTRY,
 )
+TASK_CRASHES = Counter(
+    "passaparola_task_crashes",
+    "Unexpected failures of a supervised background task (each is restarted after a back-off).",
+    ("task",),
+    registry=REGISTRY,
+)
+TASK_UP = Gauge(
+    "passaparola_task_up",
+    "1 while a supervised background task runs (or has finished its one-shot work), "
+    "0 while it waits for its restart after a crash.",
+    ("task",),
+    registry=REGISTRY,
+)
+RECORDS_QUARANTINED = Counter(
+    "passaparola_records_quarantined",
+    "Records a background task set aside after they made it fail (shared/quarantine.py).",
+    ("task",),
+    registry=REGISTRY,
+)
+QUARANTINED = Gauge(
+    "passaparola_quarantined",
+    "Records held in quarantine now, waiting for an operator's retry, by task.",
+    ("task",),
+    registry=REGISTRY,
+)
 
 
 def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -218,6 +243,29 @@ def observe_email(outcome: str, kind: str) -> None:
 
 def observe_referral(state: str) -> None:
     REFERRALS.labels(state=_check(state, REFERRAL_STATES, "referral state")).inc()
+
+
+def prepare_task(task: str) -> None:
+    """A task's crash count at 0 from its start, so an alert sees the first crash."""
+    TASK_CRASHES.labels(task=code_name(task))
+
+
+def observe_task_crash(task: str) -> None:
+    TASK_CRASHES.labels(task=code_name(task)).inc()
+
+
+def set_task_up(task: str, up: bool) -> None:
+    TASK_UP.labels(task=code_name(task)).set(1 if up else 0)
+
+
+def observe_quarantined(task: str) -> None:
+    RECORDS_QUARANTINED.labels(task=code_name(task)).inc()
+
+
+def set_quarantined(counts: dict[str, int], tasks: list[str]) -> None:
+    """Held records per task; the process's own tasks at 0 when none is held."""
+    for task in {*tasks, *counts}:
+        QUARANTINED.labels(task=code_name(task)).set(counts.get(task, 0))
 
 
 def set_members_indexed(count: int) -> None:

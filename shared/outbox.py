@@ -43,11 +43,22 @@ async def enqueue(conn: Connection, schema: str, envelope: Envelope) -> None:
 
 
 class OutboxRelay:
-    def __init__(self, *, pool: Pool, schema: str, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        schema: str,
+        publisher: Publisher,
+        safety_poll_s: float = SAFETY_POLL_S,
+    ) -> None:
         self.pool = pool
         self.schema = schema
         self.publisher = publisher
+        self.safety_poll_s = safety_poll_s
         self.published = 0
+        # Set while the relay waits for a notification (or its safety poll):
+        # a test knows the relay is idle without sleeping on a guess.
+        self.waiting = asyncio.Event()
         self._wake = asyncio.Event()
         self._listener: PoolConnectionProxy[Record] | None = None
 
@@ -68,11 +79,17 @@ class OutboxRelay:
                 pause = 0.2
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait(
-                    {waiter, stopper}, timeout=SAFETY_POLL_S, return_when=asyncio.FIRST_COMPLETED
-                )
-                waiter.cancel()
-                stopper.cancel()
+                self.waiting.set()
+                try:
+                    await asyncio.wait(
+                        {waiter, stopper},
+                        timeout=self.safety_poll_s,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    self.waiting.clear()
+                    waiter.cancel()
+                    stopper.cancel()
             except Exception as exc:
                 # Broker or database away: the rows stay in the outbox until
                 # both are back; nothing is lost by waiting.

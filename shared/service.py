@@ -3,14 +3,17 @@
 A service describes itself with a ``ServiceSpec`` (its schema, migrations,
 queue, handler, HTTP routes); ``run`` does the rest: settings, logging, the
 database pool and migrations, the robust broker connection, the HTTP server
-with health checks, the consumer and the outbox relay, and on SIGTERM an
-orderly stop that lets in-flight messages finish.
+with health checks, the consumer, and the background jobs and outbox relay
+under one supervisor (``shared.supervisor``), and on SIGTERM an orderly stop
+that lets in-flight messages finish. SIGUSR1 makes every supervised task
+crash once: a drill (and the chaos suite's fault) that proves they come back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -22,17 +25,21 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
-from shared import db, logs, metrics, migrations
+from shared import db, logs, metrics, migrations, quarantine
 from shared.consumer import Consumer, Handler
-from shared.http import health_routes, problem_middleware
+from shared.http import Check, health_routes, problem_middleware
 from shared.outbox import OutboxRelay
 from shared.publisher import Publisher
 from shared.settings import Settings, SettingsError
+from shared.supervisor import Supervisor, task_name
 from shared.topology import QueueSpec, Topology
 
 log = logs.get_logger(__name__)
 
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
+RELAY_TASK = "outbox_relay"
+QUARANTINE_TASK = "quarantine_watch"
+QUARANTINE_EVERY_S = 30.0
 
 
 @dataclass
@@ -107,6 +114,8 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    supervisor = Supervisor(stop, settings.task_restart_delays_ms)
+    loop.add_signal_handler(signal.SIGUSR1, supervisor.crash)
 
     logs.bind_process(service=spec.name)
     pool: db.Pool = await _until_ready(  # type: ignore[assignment]
@@ -117,6 +126,8 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
 
     async def migrate() -> None:
         async with pool.acquire() as conn:
+            # The tables every service shares (the quarantine) first.
+            await migrations.apply(conn, quarantine.SERVICE, quarantine.MIGRATIONS)
             await migrations.apply(conn, spec.name, spec.migrations)
 
     await _until_ready("migrations", migrate, stop)
@@ -150,9 +161,30 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
         if connection.is_closed or not connection.connected.is_set():
             raise ConnectionError("broker connection down")
 
-    health_routes(
-        app, {"startup": startup_done, "database": database_ready, "broker": broker_ready}
-    )
+    jobs = {task_name(job): job for job in spec.background}
+    if len(jobs) != len(spec.background):
+        raise ValueError(f"{spec.name}: two background jobs have the same task name")
+    if spec.relay:
+        relay = OutboxRelay(pool=pool, schema=spec.schema, publisher=publisher)
+
+        async def relay_job(_: Runtime, stop: asyncio.Event) -> None:
+            await relay.run(stop)
+
+        jobs[RELAY_TASK] = relay_job
+    tasks = [*jobs]
+
+    async def quarantine_watch(_: Runtime, stop: asyncio.Event) -> None:
+        await _watch_quarantine(pool, spec.name, tasks, stop)
+
+    jobs[QUARANTINE_TASK] = quarantine_watch
+    checks: dict[str, Check] = {
+        "startup": startup_done,
+        "database": database_ready,
+        "broker": broker_ready,
+    }
+    # One check per supervised task: /readyz names the one that is down.
+    checks.update({f"task:{name}": supervisor.check(name) for name in jobs})
+    health_routes(app, checks)
     metrics.metrics_route(app)
     if spec.routes is not None:
         spec.routes(app, runtime)
@@ -173,12 +205,8 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
             prefetch=settings.prefetch,
         )
         await consumer.start(connection)
-    tasks: list[asyncio.Task[None]] = [
-        asyncio.create_task(job(runtime, stop)) for job in spec.background
-    ]
-    if spec.relay:
-        relay = OutboxRelay(pool=pool, schema=spec.schema, publisher=publisher)
-        tasks.append(asyncio.create_task(relay.run(stop)))
+    for name, job in jobs.items():
+        supervisor.start(name, functools.partial(job, runtime))
     started.set()
     log.info("started", http=f"{host}:{port}")
 
@@ -188,12 +216,29 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
     # would otherwise wait for them forever, and SIGTERM must end the process.
     if consumer is not None:
         await consumer.stop(settings.shutdown_grace_s)
-    await _bounded("background tasks", asyncio.gather(*tasks, return_exceptions=True))
+    if not await _bounded("background tasks", supervisor.wait()):
+        supervisor.cancel()
+        await _bounded("background tasks cancelled", supervisor.wait(), seconds=2.0)
     await _bounded("http server", runner.cleanup())
     await _bounded("broker connection", connection.close())
     if not await _bounded("database pool", pool.close()):
         pool.terminate()
     log.info("stopped")
+
+
+async def _watch_quarantine(
+    pool: db.Pool, service: str, tasks: list[str], stop: asyncio.Event
+) -> None:
+    """Records held for this service's tasks, on /metrics (the CLI that
+    releases them is another process, so the figure is read, not kept)."""
+    while not stop.is_set():
+        try:
+            async with pool.acquire() as conn:
+                metrics.set_quarantined(await quarantine.count_held(conn, service), tasks)
+        except quarantine.TRANSIENT as exc:
+            log.debug("quarantine not measured", error=type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=QUARANTINE_EVERY_S)
 
 
 async def _bounded(what: str, step: Awaitable[object], seconds: float = 10.0) -> bool:

@@ -225,6 +225,13 @@ VARIABLES: tuple[Variable, ...] = (
         "after the last sends it to the dead-letter queue.",
     ),
     Variable(
+        "task_restart_delays_ms",
+        _delays,
+        "1000,5000,30000",
+        "Back-off before a crashed background task (relay, sender, retention...) is started "
+        "again; the last delay repeats while it keeps crashing.",
+    ),
+    Variable(
         "shutdown_grace_s",
         _positive_float,
         "20",
@@ -367,6 +374,7 @@ class Settings:
     prefetch: int
     delivery_limit: int
     retry_delays_ms: tuple[int, ...]
+    task_restart_delays_ms: tuple[int, ...]
     shutdown_grace_s: float
     webhook_max_bytes: int
     webhook_rate_per_s: float

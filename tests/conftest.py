@@ -26,7 +26,7 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from shared import migrations
+from shared import migrations, quarantine
 from shared.db import Pool, create_pool
 from shared.settings import Settings
 from shared.topology import Topology
@@ -76,6 +76,7 @@ async def template_db(stack_env: dict[str, str]) -> str:
         await admin.close()
     conn = await asyncpg.connect(_with_db(stack_env["PASSAPAROLA_DATABASE_URL"], name))
     try:
+        await migrations.apply(conn, quarantine.SERVICE, quarantine.MIGRATIONS)
         for service, folder in SERVICE_MIGRATIONS.items():
             await migrations.apply(conn, service, folder)
         await migrations.apply(conn, "probe", PROBE_MIGRATIONS)

@@ -78,6 +78,10 @@ class ServiceProcess:
             self.kill()
             raise
 
+    async def is_ready(self) -> bool:
+        """Whether /readyz answers 200 now (AssertionError if the process exited)."""
+        return await self._ready()
+
     async def _ready(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:

@@ -10,7 +10,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 if [ -d "$VAR" ]; then
   say "starting from empty data: stopping the demo stack and clearing $VAR"
   "$HERE/stack.sh" down >/dev/null 2>&1 || true
-  rm -rf "$VAR"
+  rm -rf "$VAR" "$SERVER_VAR"
 fi
 "$HERE/stack.sh" up
 set -a; source "$VAR/passaparola.env"; set +a

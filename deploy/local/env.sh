@@ -15,6 +15,37 @@ esac
 VAR="${PASSAPAROLA_VAR:-$ROOT/var/$STACK}"
 LOGS="$VAR/logs"
 
+# Started as root, the servers run as their own users (PostgreSQL refuses
+# root; Debian's RabbitMQ and Prometheus scripts expect theirs), and those
+# users must be able to enter their data folder. A checkout under a private
+# folder (/root, a home with mode 700) is not theirs to enter: initdb then
+# fails with a bare "Permission denied". Their data goes instead to a folder
+# of its own under /var/tmp, one per checkout and stack (the hash of the
+# checkout's path tells two checkouts apart). PASSAPAROLA_SERVER_VAR chooses it.
+#
+# "Enter" is checked on the permissions for others (o+x) of every existing
+# folder on the way: the server users are in no one's group, and they may
+# not exist yet (the packages are installed later, by the same scripts).
+others_can_enter() {
+  local dir=$1 mode
+  while [ ! -e "$dir" ]; do dir=$(dirname "$dir"); done
+  while :; do
+    mode=$(stat -c %a "$dir") || return 1
+    (( (8#$mode & 1) == 1 )) || return 1
+    [ "$dir" = / ] && return 0
+    dir=$(dirname "$dir")
+  done
+}
+
+if [ -n "${PASSAPAROLA_SERVER_VAR:-}" ]; then
+  SERVER_VAR="$PASSAPAROLA_SERVER_VAR"
+elif [ "$(id -u)" = 0 ] && ! others_can_enter "$VAR"; then
+  SERVER_VAR="/var/tmp/passaparola-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)/$STACK"
+else
+  SERVER_VAR="$VAR"
+fi
+SERVER_LOGS="$SERVER_VAR/logs"
+
 PG_PORT=$((55430 + BASE))
 AMQP_PORT=$((35670 + BASE))        # Erlang distribution port = AMQP + 20000
 RMQ_MGMT_PORT=$((45670 + BASE))
@@ -41,6 +72,24 @@ RMQ_MGMT_URL="http://127.0.0.1:$RMQ_MGMT_PORT"
 
 say() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+
+# Called before a server's first start: say where its data goes when it is
+# not under var/, and fail with the reason (not initdb's bare "Permission
+# denied") when even that folder is out of the server user's reach.
+server_folder() {
+  local user=$1 dir=$2
+  if [ "$SERVER_VAR" != "$VAR" ] && [ -z "${PASSAPAROLA_SERVER_VAR:-}" ]; then
+    say "note: $VAR is inside a folder the server users cannot enter;" \
+      "$user keeps its data in $dir instead (set PASSAPAROLA_SERVER_VAR to choose)"
+  fi
+  (umask 022; mkdir -p "$dir")  # the folders on the way: enterable by others
+  if [ "$(id -u)" = 0 ]; then
+    if ! others_can_enter "$(dirname "$dir")"; then
+      die "the $user server user cannot enter $(dirname "$dir") (a parent folder lacks o+x);" \
+        "make it reachable (chmod o+x on each parent) or set PASSAPAROLA_SERVER_VAR to a folder it can reach"
+    fi
+  fi
+}
 
 # apt-get update once per machine boot is enough; the marker keeps repeated
 # `make` runs fast.

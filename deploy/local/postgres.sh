@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-PGDIR="$VAR/postgres"
+PGDIR="$SERVER_VAR/postgres"
 DATA="$PGDIR/data"
 
 pg_bin() {
@@ -14,8 +14,9 @@ pg_bin() {
 }
 
 # PostgreSQL refuses to run as root: as root, run it as `postgres`.
+# From /: the checkout may be a folder `postgres` cannot enter (env.sh).
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 install() { [ -n "$(pg_bin)" ] || apt_install postgresql; }
@@ -23,6 +24,7 @@ install() { [ -n "$(pg_bin)" ] || apt_install postgresql; }
 running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$(pg_bin)/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
 init_cluster() {
+  server_folder postgres "$PGDIR"
   mkdir -p "$PGDIR" "$LOGS"
   local pwfile="$PGDIR/.pw"
   printf '%s\n' "$PG_PASSWORD" >"$pwfile"
@@ -40,12 +42,13 @@ start() {
   if port_open "$PG_PORT"; then die "port $PG_PORT is taken by something else"; fi
   [ -f "$DATA/PG_VERSION" ] || init_cluster
   rm -f "$DATA/postmaster.pid"   # stale: the server is not running (checked above)
-  mkdir -p "$LOGS"; touch "$LOGS/postgres.log"
-  if [ "$(id -u)" = 0 ]; then chown postgres "$LOGS/postgres.log"; fi
+  # Written by the server user: next to its data (under var/ as a rule).
+  mkdir -p "$SERVER_LOGS"; touch "$SERVER_LOGS/postgres.log"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$SERVER_LOGS/postgres.log"; fi
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  as_pg "$(pg_bin)/pg_ctl" -D "$DATA" -l "$LOGS/postgres.log" -w -t 60 start \
+  as_pg "$(pg_bin)/pg_ctl" -D "$DATA" -l "$SERVER_LOGS/postgres.log" -w -t 60 start \
     -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $PGDIR -c fsync=${PG_FSYNC:-on} -c max_connections=200" \
-    >/dev/null || { tail -n 20 "$LOGS/postgres.log" >&2; die "PostgreSQL did not start; read $LOGS/postgres.log"; }
+    >/dev/null || { tail -n 20 "$SERVER_LOGS/postgres.log" >&2; die "PostgreSQL did not start; read $SERVER_LOGS/postgres.log"; }
   PGPASSWORD="$PG_PASSWORD" "$(pg_bin)/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d postgres -Atqc \
     "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -q 1 \
     || PGPASSWORD="$PG_PASSWORD" "$(pg_bin)/createdb" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" "$PG_DB"

@@ -7,7 +7,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-PDIR="$VAR/prometheus"
+PDIR="$SERVER_VAR/prometheus"
 PIDFILE="$PDIR/prometheus.pid"
 RULES="$ROOT/deploy/prometheus/alerts.yml"
 

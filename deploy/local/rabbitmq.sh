@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-RDIR="$VAR/rabbitmq"
+RDIR="$SERVER_VAR/rabbitmq"
 NODE="passaparola-$STACK@localhost"
 RMQ_BIN=/usr/lib/rabbitmq/bin
 
@@ -42,6 +42,7 @@ install() {
 running() { as_rmq timeout 20 "$RMQ_BIN/rabbitmq-diagnostics" -q ping >/dev/null 2>&1; }
 
 configure() {
+  server_folder rabbitmq "$RDIR"
   mkdir -p "$RDIR/mnesia" "$RDIR/log" "$LOGS"
   (( AMQP_PORT + 20000 < 65536 )) || die "AMQP port $AMQP_PORT leaves no room for the distribution port"
   cat >"$RDIR/rabbitmq.conf" <<CONF

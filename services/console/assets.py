@@ -78,7 +78,8 @@ LAYOUT = """<!doctype html>
 <body>
 {% if authenticated %}
 <header><h1>passaparola · operator console</h1>
-<nav><a href="/">Overview</a><a href="/audit">Audit log</a></nav>
+<nav><a href="/">Overview</a><a href="/audit">Audit log</a>
+<a href="/quarantine">Quarantine</a></nav>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}">
 <button type="submit">Sign out</button></form></header>
 {% endif %}

@@ -347,6 +347,9 @@ def routes(app: web.Application, runtime: Runtime) -> None:
     app.router.add_post("/dlq/{service}/act", state_changing(dlq_act))
     app.router.add_get("/audit", signed_in(audit_page))
     app.router.add_get("/static/{name}", static)
+    from services.console import quarantine  # it builds on this module
+
+    quarantine.routes(app)
 
     async def close_client(_: web.Application) -> None:
         if console.http is not None:

@@ -18,7 +18,7 @@ from services.ingest.schemas import check_member
 from services.ingest.signing import new_secret
 from services.ingest.views import token_hash
 from shared.db import Pool, transaction
-from shared.sealing import Sealer, derive_key
+from shared.sealing import derive_key, sealer_for
 from shared.settings import Settings
 
 
@@ -35,7 +35,7 @@ async def add_company(
         await queries.add_secret(
             conn,
             company_id,
-            Sealer([settings.secret_key]).seal({"secret": secret}),
+            sealer_for(settings.secret_keys).seal({"secret": secret}),
             settings.secret_grace_hours,
         )
     return {
@@ -57,7 +57,7 @@ async def rotate_secret(
         await queries.add_secret(
             conn,
             company_id,
-            Sealer([settings.secret_key]).seal({"secret": secret}),
+            sealer_for(settings.secret_keys).seal({"secret": secret}),
             settings.secret_grace_hours,
         )
     return {
@@ -102,7 +102,7 @@ async def set_callback(
         sealed = row["callback_secret_sealed"]
         if url is not None and (sealed is None or new_delivery_secret):
             secret = new_secret()
-            sealed = Sealer([settings.secret_key]).seal({"secret": secret})
+            sealed = sealer_for(settings.secret_keys).seal({"secret": secret})
         await conn.execute(
             "UPDATE ingest.companies SET callback_url = coalesce($2, callback_url),"
             " contact_email = coalesce($3, contact_email), callback_secret_sealed = $4"
@@ -182,7 +182,7 @@ def row_to_profile(row: dict[str, str]) -> dict[str, Any]:
 async def import_members(
     pool: Pool, settings: Settings, lines: Iterable[str]
 ) -> tuple[int, list[Rejected]]:
-    sealer = Sealer([settings.secret_key])
+    sealer = sealer_for(settings.secret_keys)
     key = derive_key(settings.secret_key, "member-content/v1")
     imported, rejected = 0, []
     batch: list[tuple[str, dict[str, Any]]] = []

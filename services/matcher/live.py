@@ -31,13 +31,19 @@ from services.matcher.scoring import PreparedPosting, prepare_posting
 from services.matcher.taxonomy import Role, Taxonomy, default_taxonomy
 from services.matcher.titles import TitleMatcher, default_matcher
 from services.matcher.weights import DEFAULT_WEIGHTS, Weights
-from shared import logs, metrics
+from shared import logs, metrics, quarantine
 from shared.db import Connection, Pool
 from shared.events import JobPosting
 
 log = logs.get_logger(__name__)
 
 BATCH = 5000
+SERVICE = "matcher"
+INDEX_TASK = "build_index"  # its records in shared.quarantine: member ids
+
+
+class UnreadableProfile(Exception):
+    """A stored member profile that no longer decodes (queries.MemberRow.problem)."""
 
 
 class LiveIndex:
@@ -49,6 +55,7 @@ class LiveIndex:
         self.loaded = False
         self._loading = asyncio.Lock()
         self._postings: dict[tuple[str, int], PreparedPosting] = {}
+        self._held: set[str] = set()  # members held in quarantine by this index
 
     @property
     def matcher(self) -> TitleMatcher:
@@ -67,13 +74,15 @@ class LiveIndex:
                 self.index = MemberIndex(matcher, self.weights)
                 self._postings.clear()
                 self.seq = self.erased_seq = 0
+                # Held by an earlier process: cleared here once they index.
+                self._held = await quarantine.held_ids(conn, INDEX_TASK)
             applied = 0
             # Two cursors: an erasure deletes the member's row and is final, so
             # the order between the two feeds does not matter.
             while True:
                 rows = await queries.members_since(conn, self.seq, BATCH)
                 for row in rows:
-                    self.index.upsert(row.profile)  # an opted-out member is removed
+                    await self._apply(conn, row)
                     self.seq = max(self.seq, row.seq)
                 erased = await queries.erased_since(conn, self.erased_seq, BATCH)
                 for member_id, seq in erased:
@@ -82,6 +91,8 @@ class LiveIndex:
                 applied += len(rows) + len(erased)
                 if len(rows) < BATCH and len(erased) < BATCH:
                     break
+            if self._held:
+                await self._retry_released(conn)
             if not self.loaded:
                 self.loaded = True
                 log.info("member index built", members=len(self.index), seq=self.seq)
@@ -92,6 +103,38 @@ class LiveIndex:
         """Build the index at start-up, under the lock (a consistent snapshot)."""
         async with pool.acquire() as conn, conn.transaction():
             await self.lock_and_sync(conn)
+
+    async def _apply(self, conn: Connection, row: queries.MemberRow) -> None:
+        """Index one member; one that cannot be indexed (its stored profile no
+        longer decodes, or the index refuses it) is held in quarantine and left
+        out, and every other member is indexed all the same."""
+        try:
+            if row.profile is None:
+                raise UnreadableProfile(row.problem or "unreadable")
+            self.index.upsert(row.profile)  # an opted-out member is removed
+        except Exception as exc:
+            reason = row.problem if row.profile is None and row.problem else type(exc).__name__
+            self.index.remove(row.member_id)
+            # In the caller's transaction: a hold rolled back with it is made
+            # again by the next process that reads the member.
+            await quarantine.hold(conn, SERVICE, INDEX_TASK, row.member_id, reason)
+            self._held.add(row.member_id)
+            metrics.observe_quarantined(INDEX_TASK)
+            log.error("record quarantined", task=INDEX_TASK, record_id=row.member_id, reason=reason)
+            return
+        if row.member_id in self._held:
+            self._held.discard(row.member_id)
+            await quarantine.clear(conn, INDEX_TASK, row.member_id, SERVICE)
+
+    async def _retry_released(self, conn: Connection) -> None:
+        """Members an operator handed back (``passaparola quarantine retry``):
+        read again now, not at their next change."""
+        released = self._held - await quarantine.held_ids(conn, INDEX_TASK)
+        for member_id in sorted(released):
+            self._held.discard(member_id)
+            row = await queries.member_row(conn, member_id)
+            if row is not None:
+                await self._apply(conn, row)
 
     def prepared(self, posting: JobPosting) -> PreparedPosting:
         """A posting resolved once per revision (member changes score against all open ones)."""

@@ -42,6 +42,7 @@ MEMBERS_SINCE = """
 SELECT member_id, opted_in, profile, seq FROM matcher.members
 WHERE seq > $1 ORDER BY seq LIMIT $2
 """
+MEMBER_ROW = "SELECT member_id, opted_in, profile, seq FROM matcher.members WHERE member_id = $1"
 ERASED_SINCE = """
 SELECT member_id, seq FROM matcher.erased_members WHERE seq > $1 ORDER BY seq LIMIT $2
 """
@@ -141,8 +142,11 @@ class MatchRow:
 class MemberRow:
     member_id: str
     opted_in: bool
-    profile: MemberChanged
+    # None when the stored profile no longer decodes; ``problem`` says why
+    # (the error's class), and the index holds that member in quarantine.
+    profile: MemberChanged | None
     seq: int
+    problem: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -186,15 +190,20 @@ async def erase_member(conn: Connection, member_id: str) -> None:
 
 
 async def members_since(conn: Connection, seq: int, limit: int) -> list[MemberRow]:
-    return [
-        MemberRow(
-            r["member_id"],
-            r["opted_in"],
-            MemberChanged.from_json(r["profile"]),  # type: ignore[arg-type]
-            r["seq"],
-        )
-        for r in await conn.fetch(MEMBERS_SINCE, seq, limit)
-    ]
+    return [_member_row(r) for r in await conn.fetch(MEMBERS_SINCE, seq, limit)]
+
+
+async def member_row(conn: Connection, member_id: str) -> MemberRow | None:
+    row = await conn.fetchrow(MEMBER_ROW, member_id)
+    return None if row is None else _member_row(row)
+
+
+def _member_row(r: Record) -> MemberRow:
+    try:
+        profile = MemberChanged.from_json(r["profile"])
+    except Exception as exc:  # one stored profile must not stop the whole index
+        return MemberRow(r["member_id"], r["opted_in"], None, r["seq"], type(exc).__name__)
+    return MemberRow(r["member_id"], r["opted_in"], profile, r["seq"])  # type: ignore[arg-type]
 
 
 async def erased_since(conn: Connection, seq: int, limit: int) -> list[tuple[str, int]]:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from services.notifier.schedule import (
     QuietHours,
+    clamp,
     instant_send_time,
     member_zone,
     next_daily_digest,
@@ -131,7 +132,7 @@ def quiet_hours_of(prefs: Prefs) -> QuietHours | None:
 
 def due_at(prefs: Prefs | None, now: datetime) -> datetime:
     """When a match found ``now`` may be sent to this member."""
-    now = now.astimezone(UTC)
+    now = clamp(now)
     if prefs is None:
         return now + MEMBER_WAIT
     start = max(now, prefs.paused_until) if prefs.paused_until else now
@@ -145,7 +146,9 @@ def due_at(prefs: Prefs | None, now: datetime) -> datetime:
 
 
 def parse_pause(value: str | None, timezone: str) -> datetime | None:
-    """A profile's ``paused_until``: an ISO datetime, or a date meaning its local midnight."""
+    """A profile's ``paused_until``: an ISO datetime, or a date meaning its local
+    midnight; a moment past the calendar's edges is taken as ``EARLIEST`` or
+    ``LATEST`` (schedule.clamp)."""
     if not value:
         return None
     try:
@@ -155,27 +158,32 @@ def parse_pause(value: str | None, timezone: str) -> datetime | None:
             day = date.fromisoformat(value)
         except ValueError:
             return None
-        return datetime.combine(day, time(0), tzinfo=member_zone(timezone)).astimezone(UTC)
+        moment = datetime.combine(day, time(0))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=member_zone(timezone))
-    return moment.astimezone(UTC)
+    return clamp(moment)
 
 
 def expired(valid_through: str | None, now: datetime) -> bool:
+    """Whether a posting's closing date or moment has passed; "9999-12-31"
+    (many systems' "no end date") and other edge dates never fail."""
     if not valid_through:
         return False
     try:
         if len(valid_through) == 10:
-            # A closing date is open the whole of that day, wherever the reader is.
+            # A closing date is open the whole of that day, wherever the reader
+            # is: until 12:00 UTC of the next day. Clamped first, so the day
+            # after 9999-12-31 is never computed.
             day = date.fromisoformat(valid_through)
-            moment = datetime.combine(day, time(0), tzinfo=UTC) + timedelta(days=1, hours=12)
+            start = clamp(datetime.combine(day, time(0), tzinfo=UTC))
+            moment = start + timedelta(days=1, hours=12)
         else:
             moment = datetime.fromisoformat(valid_through.replace("Z", "+00:00"))
     except ValueError:
         return False
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment <= now
+    return clamp(moment) <= clamp(now)
 
 
 def plan(

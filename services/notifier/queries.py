@@ -234,8 +234,12 @@ def _no_nul(value: Any) -> Any:
 async def due_members(conn: Connection, limit: int) -> list[str]:
     rows = await conn.fetch(
         "SELECT DISTINCT member_id FROM ("
-        "  SELECT member_id FROM notifier.notifications"
-        "  WHERE state = 'pending' AND due_at <= now() ORDER BY due_at LIMIT $1"
+        "  SELECT member_id FROM notifier.notifications n"
+        "  WHERE state = 'pending' AND due_at <= now()"
+        # A member set aside by the planner waits for an operator's retry.
+        "  AND NOT EXISTS (SELECT 1 FROM shared.quarantine q WHERE q.task = 'planner'"
+        "   AND q.record_id = n.member_id AND q.released_at IS NULL)"
+        "  ORDER BY due_at LIMIT $1"
         ") due",
         limit,
     )

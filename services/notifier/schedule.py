@@ -6,6 +6,13 @@ UTC ``datetime``. Wall-clock times are turned into instants with one rule,
 - a time skipped by a spring-forward gap becomes the moment of the jump;
 - a time repeated by a fall-back becomes its first occurrence,
 so a digest is neither lost nor sent twice on a DST night.
+
+Dates at the edges of the calendar are real input ("9999-12-31" is how many
+applicant-tracking systems say "no end date"; a pause "until 9999"), and
+``datetime`` cannot step past year 9999 or before year 1. Every moment is
+first brought inside ``[EARLIEST, LATEST]`` (``clamp``): a pause until the
+year 9999 is a pause until 9000, which is the same thing for a member, and
+the arithmetic below then always has days to spare on both sides.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "DEFAULT_ZONE",
+    "EARLIEST",
+    "LATEST",
     "QuietHours",
+    "clamp",
     "in_quiet_hours",
     "instant_send_time",
     "jobs_left_this_week",
@@ -32,6 +42,10 @@ __all__ = [
 DEFAULT_ZONE = "Europe/Rome"
 _DAY = timedelta(days=1)
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+# Years of room on both sides: a week's arithmetic, a zone's offset and a
+# DST search never leave ``datetime``'s range from inside this window.
+EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -86,7 +100,11 @@ def in_quiet_hours(moment: datetime, zone: ZoneInfo, quiet: QuietHours | None) -
 
 def instant_send_time(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> datetime:
     """Now, or the end of the quiet hours ``now`` falls in."""
-    now = _aware(now).astimezone(UTC)
+    return _after_quiet_hours(clamp(now), zone, quiet)
+
+
+def _after_quiet_hours(now: datetime, zone: ZoneInfo, quiet: QuietHours | None) -> datetime:
+    # ``now`` is clamped by the caller: a digest slot may be just past LATEST.
     if quiet is None or not in_quiet_hours(now, zone, quiet):
         return now
     # The window ends the next time the member's clock reaches ``quiet.end``.
@@ -115,12 +133,12 @@ def next_daily_digest(
     same slot again. A slot inside quiet hours moves to their end (the
     preferences page should not allow that, but a stale profile might).
     """
-    now = _aware(now).astimezone(UTC)
+    now = clamp(now)
     day = now.astimezone(zone).date() - _DAY  # start early: DST can shift "today"
     while True:
         slot = _first_instant_at(day, at, zone)
         if slot > now:
-            return instant_send_time(slot, zone, quiet)
+            return _after_quiet_hours(slot, zone, quiet)
         day += _DAY
 
 
@@ -130,13 +148,13 @@ def next_weekly_digest(
     """The first slot on ``weekday`` (0 = Monday) at local ``at`` strictly after ``now``."""
     if not 0 <= weekday <= 6:
         raise ValueError("weekday is 0 (Monday) to 6 (Sunday)")
-    now = _aware(now).astimezone(UTC)
+    now = clamp(now)
     day = now.astimezone(zone).date() - _DAY
     day += timedelta(days=(weekday - day.weekday()) % 7)
     while True:
         slot = _first_instant_at(day, at, zone)
         if slot > now:
-            return instant_send_time(slot, zone, quiet)
+            return _after_quiet_hours(slot, zone, quiet)
         day += timedelta(days=7)
 
 
@@ -146,7 +164,7 @@ def week_bounds(now: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
     The weekly cap counts jobs sent in this window, so "this week" means the
     member's week, not the server's.
     """
-    local_day = _aware(now).astimezone(zone).date()
+    local_day = clamp(now).astimezone(zone).date()
     monday = local_day - timedelta(days=local_day.weekday())
     return (
         _first_instant_at(monday, time(0), zone),
@@ -201,6 +219,18 @@ def _parse_hhmm(value: str) -> time:
     if match is None:
         raise ValueError(f"not an HH:MM time: {value!r}")
     return time(int(match[1]), int(match[2]))
+
+
+def clamp(moment: datetime) -> datetime:
+    """``moment`` in UTC, brought inside ``[EARLIEST, LATEST]``."""
+    _aware(moment)
+    # Compared before converting: converting year 1 at +01:00 to UTC is itself
+    # out of range (aware comparisons never are).
+    if moment <= EARLIEST:
+        return EARLIEST
+    if moment >= LATEST:
+        return LATEST
+    return moment.astimezone(UTC)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from functools import partial
 from typing import Any, Literal
 
 import aiosmtplib
@@ -46,14 +47,15 @@ from services.notifier.compose import (
     serialise,
 )
 from services.notifier.schedule import member_zone, week_bounds
-from shared import logs, metrics, sealing
+from shared import logs, metrics, quarantine, sealing
 from shared.db import UNAVAILABLE, Pool
-from shared.sealing import Sealer, SealError, derive_key
+from shared.sealing import SealError, derive_key, sealer_for
 from shared.service import Runtime
 from shared.settings import Settings
 
 log = logs.get_logger(__name__)
 
+PLANNER_TASK = "planner"  # its records in shared.quarantine (queries.due_members skips them)
 SENDERS = 4  # concurrent SMTP conversations (one connection each) per process
 POLL_S = 0.5
 BACKLOG_EVERY_S = 15.0
@@ -189,7 +191,7 @@ class Dispatcher:
         self.pool = pool
         self.settings = settings
         self.clock = clock
-        self.sealer = Sealer([settings.secret_key])
+        self.sealer = sealer_for(settings.secret_keys)
         self.links_key = link_key(settings.secret_key)
         self.mailers = [mailer_factory(settings) for _ in range(senders)]
         from_address = parseaddr(settings.mail_from)[1]
@@ -233,7 +235,11 @@ class Dispatcher:
             members = await queries.due_members(conn, MEMBERS_PER_ROUND)
         emails = 0
         for member_id in members:
-            emails += await self.plan_member(member_id)
+            # A member whose plan fails is set aside (shared/quarantine.py); the rest go on.
+            planned = await quarantine.isolated(
+                self.pool, "notifier", PLANNER_TASK, member_id, partial(self.plan_member, member_id)
+            )
+            emails += planned or 0
         return emails
 
     async def plan_member(self, member_id: str) -> int:

@@ -6,8 +6,11 @@ rate. Meanwhile the services are SIGKILLed and restarted every few seconds,
 RabbitMQ is stopped (``stop_app``), killed (SIGKILL of its VM) and paused
 (SIGSTOP), PostgreSQL is restarted, the connections to the broker, the
 database and SMTP are cut and slowed (``tests/chaos/proxy.py``), and poison
-messages are published among the real ones. At the end, once everything is
-quiet, the figures must add up:
+messages are published among the real ones; every supervised background
+task of one service is made to crash (SIGUSR1, ``shared/supervisor.py``) now
+and then, and every seventh opening carries the closing date "9999-12-31"
+(applicant-tracking systems' "no end date", which once stopped all mail).
+At the end, once everything is quiet, the figures must add up:
 
 - postings accepted (202) = stored at ingest = known to the matcher at the
   same revision = matched, each revision once (its event in the matcher's inbox);
@@ -60,7 +63,22 @@ from tests.helpers import LOCAL, ROOT, ServiceProcess, free_port
 pytestmark = [pytest.mark.real, pytest.mark.slow, pytest.mark.chaos]
 
 MAILDIR = ROOT / "var" / TEST_STACK / "mail"
-RMQ_PID_FILE = ROOT / "var" / TEST_STACK / "rabbitmq" / "rabbitmq.pid"
+
+
+def _server_var() -> Path:
+    """Where the stack's servers keep their data: var/<stack>, or a folder
+    under /var/tmp for a checkout the server users cannot enter (env.sh)."""
+    out = subprocess.run(
+        ["bash", "-c", 'source "$0/env.sh"; printf %s "$SERVER_VAR"', str(LOCAL)],
+        env={**os.environ, "STACK": TEST_STACK},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout)
+
+
+RMQ_PID_FILE = _server_var() / "rabbitmq" / "rabbitmq.pid"
 MESSAGE_ID_DOMAIN = "@passaparola.local>"
 
 
@@ -106,11 +124,13 @@ FAULTS = (
     "database_cut",
     "poison",
     "rabbitmq_pause",
+    "task_crash",
     "broker_slow",
     "postgres_restart",
     "smtp_cut",
     "broker_cut",
     "poison",
+    "task_crash",
     "database_slow",
     "rabbitmq_kill",
     "smtp_slow",
@@ -170,7 +190,8 @@ def posting_data(j: int, cities: int, revision_note: str = "") -> dict[str, Any]
         "languages_required": ["it"],
         "skills": ["SAP Concur"],
         "seniority": "senior",
-        "valid_through": "2099-12-31",
+        # An edge date now and then: it must flow like any other.
+        "valid_through": "9999-12-31" if j % 7 == 0 else "2099-12-31",
         "how_to_apply": {"url": f"https://careers.example.it/chaos-{j}"},
     }
 
@@ -451,6 +472,16 @@ class Chaos:
                 await asyncio.sleep(self.profile.fault_gap_s)
                 await getattr(self, fault)()
                 self.tally.faults[fault] += 1
+
+    async def task_crash(self) -> None:
+        """Every supervised task of one service crashes once (SIGUSR1) and is
+        restarted by its supervisor; the process itself lives on."""
+        process = self.services[self.random.choice(("ingest", "matcher", "notifier"))]
+        # Only a process that is ready has its handler: before, SIGUSR1 would
+        # end it (the default action), which is the killer's fault, not this one.
+        with contextlib.suppress(AssertionError):
+            if process.proc is not None and await process.is_ready():
+                process.signal(signal.SIGUSR1)
 
     async def rabbitmq_stop_app(self) -> None:
         await asyncio.to_thread(run_script, "rabbitmq.sh", "ctl", "stop_app")

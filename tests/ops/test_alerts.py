@@ -30,11 +30,15 @@ def promtool() -> str:
 
 
 def test_the_rules_are_valid(promtool):
+    import yaml
+
+    rules = yaml.safe_load((RULES / "alerts.yml").read_text())
+    count = sum(len(g["rules"]) for g in rules["groups"])
     result = subprocess.run(
         [promtool, "check", "rules", str(RULES / "alerts.yml")], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert f"SUCCESS: {count} rules found" in result.stdout
 
 
 def test_the_rules_fire_when_they_should_and_not_before(promtool):

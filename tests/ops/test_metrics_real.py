@@ -15,6 +15,7 @@ from shared import metrics
 from shared.events import Envelope, Ping
 from shared.outbox import enqueue
 from shared.publisher import Publisher
+from shared.service import QUARANTINE_TASK, RELAY_TASK
 from tests.helpers import ServiceProcess, eventually, free_port, publish_pings
 
 pytestmark = pytest.mark.real
@@ -180,6 +181,8 @@ async def test_canary_no_label_value_carries_personal_data(probe, amqp, topology
         "state": set(metrics.REFERRAL_STATES),
         "reason": {*metrics.WEBHOOK_REASONS.values(), metrics.WEBHOOK_OTHER},
         "status": {str(s) for s in metrics.WEBHOOK_REASONS},
+        # The probe's supervised tasks: names from the code.
+        "task": {"beat", RELAY_TASK, QUARANTINE_TASK},
     }
     for name, labels in samples:
         if not name.startswith("passaparola_"):

@@ -33,7 +33,8 @@ def test_migrate_applies_every_services_migrations_once(stack_env, empty_databas
     first = subprocess.run([BIN, "migrate"], env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     applied = dict(line.split(": ", 1) for line in first.stdout.splitlines())
-    assert set(applied) == {"ingest", "matcher", "notifier", "console"}
+    assert set(applied) == {"shared", "ingest", "matcher", "notifier", "console"}
+    assert applied["shared"] == "001_quarantine"
     assert applied["ingest"].startswith("001_schema, 002_")
     again = subprocess.run([BIN, "migrate"], env=env, capture_output=True, text=True, timeout=60)
     assert again.stdout.splitlines() == [f"{name}: up to date" for name in applied]

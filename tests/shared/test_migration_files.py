@@ -14,6 +14,12 @@ def test_each_service_has_numbered_migrations_in_its_own_schema(service):
     assert f"CREATE SCHEMA {service};" in found[0].sql
 
 
+def test_the_shared_migrations_have_their_own_schema():
+    found = discover("shared", ROOT / "shared" / "migrations")
+    assert found[0].version == 1
+    assert "CREATE SCHEMA shared;" in found[0].sql
+
+
 def test_a_gap_in_numbers_is_refused(tmp_path):
     (tmp_path / "001_a.sql").write_text("SELECT 1;")
     (tmp_path / "003_c.sql").write_text("SELECT 1;")

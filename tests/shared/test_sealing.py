@@ -39,3 +39,23 @@ def test_rotation_opens_old_seals_and_reseals_under_the_new_key():
 
 def test_keys_differ_by_purpose():
     assert derive_key(NEW, "seal/v1") != derive_key(NEW, "links/v1")
+
+
+def test_the_services_build_their_sealer_from_the_settings_key_list_only():
+    """One place reads the key list (``sealer_for(settings.secret_keys)``): a
+    ``Sealer`` built from the current key alone cannot open what was sealed
+    before a rotation (issue 12: every email cancelled as "member erased")."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    found: list[str] = []
+    for path in sorted([*root.glob("services/**/*.py"), *root.glob("shared/**/*.py")]):
+        if path == root / "shared" / "sealing.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in ("Sealer", "MultiFernet", "Fernet"):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert found == []
