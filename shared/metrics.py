@@ -39,6 +39,9 @@ CONSUMER_OUTCOMES = ("ok", "duplicate", "retried", "dead_lettered", "requeued")
 EMAIL_OUTCOMES = ("sent", "deferred", "failed")
 EMAIL_KINDS = ("instant", "digest")
 REFERRAL_STATES = ("requested", "sent", "failed", "withdrawn")
+# What leaves the system through shared/delivery.py, and the states an operator watches.
+DELIVERY_KINDS = ("email", "forward", "referral")
+DELIVERY_STATES = ("failed", "stuck")
 # Why ingest answered a webhook as it did, by status (see ``webhook_reason``).
 WEBHOOK_REASONS: dict[int, str] = {
     200: "replayed",
@@ -124,6 +127,14 @@ REFERRALS = Counter(
     "passaparola_referrals",
     "Referrals reaching a state (requested by a member, sent to the company, failed, withdrawn).",
     ("state",),
+    registry=REGISTRY,
+)
+DELIVERIES = Gauge(
+    "passaparola_deliveries",
+    "Deliveries an operator must look at, by kind: failed for good (retryable with "
+    "`passaparola deliveries retry`) or stuck (still retrying past "
+    "PASSAPAROLA_DELIVERY_STUCK_AFTER_S).",
+    ("kind", "state"),
     registry=REGISTRY,
 )
 
@@ -218,6 +229,12 @@ def observe_email(outcome: str, kind: str) -> None:
 
 def observe_referral(state: str) -> None:
     REFERRALS.labels(state=_check(state, REFERRAL_STATES, "referral state")).inc()
+
+
+def set_deliveries(kind: str, failed: int, stuck: int) -> None:
+    _check(kind, DELIVERY_KINDS, "delivery kind")
+    DELIVERIES.labels(kind=kind, state="failed").set(failed)
+    DELIVERIES.labels(kind=kind, state="stuck").set(stuck)
 
 
 def set_members_indexed(count: int) -> None:
