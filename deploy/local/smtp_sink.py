@@ -29,7 +29,6 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-
 REFUSALS = {
     "refuse-550": "550 5.1.1 mailbox unavailable",
     "defer-451": "451 4.2.0 mailbox busy, try again later",

@@ -8,9 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,21 @@ pytestmark = pytest.mark.real
 
 BIN = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "passaparola")
 MEMBERS = 30
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int | None
+    stdout: str
+    stderr: str
+
+
+async def cli(env: dict[str, str], *args: str) -> CliResult:
+    process = await asyncio.create_subprocess_exec(
+        BIN, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return CliResult(process.returncode, out.decode(), err.decode())
 
 
 async def _handle(pool, *envelopes) -> None:
@@ -105,7 +119,7 @@ async def test_a_poisoned_email_fails_alone_and_the_operator_sees_and_retries_it
     notifications = dict(await pool.fetch("SELECT member_id, state FROM notifier.notifications"))
     assert notifications["edge"] == "failed" and notifications["good-0"] == "sent"
     # Nothing personal in what an operator reads.
-    for state, reason, _ in rows.values():
+    for _, reason, _ in rows.values():
         assert "@" not in (reason or "")
 
     # The gauge, the CLI list and the retry.
@@ -116,19 +130,13 @@ async def test_a_poisoned_email_fails_alone_and_the_operator_sees_and_retries_it
     )
     assert failed == 3
     env = {**os.environ, **stack_env, "PASSAPAROLA_DATABASE_URL": settings.database_url}
-    listed = subprocess.run(
-        [BIN, "deliveries", "list", "email", "--json"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    listed = await cli(env, "deliveries", "list", "email", "--json")
     assert listed.returncode == 0, listed.stderr
     shown = json.loads(listed.stdout)
     assert {(r["state"], r["reason"]) for r in shown} >= {("failed", "smtp refused")}
     assert len(shown) == 3 and box.domain not in listed.stdout
     edge_id = await pool.fetchval("SELECT id FROM notifier.emails WHERE member_id = 'edge'")
-    retried = subprocess.run(
-        [BIN, "deliveries", "retry", "email", str(edge_id)],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    retried = await cli(env, "deliveries", "retry", "email", str(edge_id))
     assert retried.returncode == 0, retried.stderr
     row = await pool.fetchrow("SELECT state, attempts FROM notifier.emails WHERE id = $1", edge_id)
     assert (row["state"], row["attempts"]) == ("sending", 0)
@@ -136,10 +144,7 @@ async def test_a_poisoned_email_fails_alone_and_the_operator_sees_and_retries_it
         await pool.fetchval("SELECT state FROM notifier.notifications WHERE email_id = $1", edge_id)
         == "sending"
     )
-    again = subprocess.run(
-        [BIN, "deliveries", "retry", "email", str(edge_id)],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    again = await cli(env, "deliveries", "retry", "email", str(edge_id))
     assert again.returncode == 65 and again.stderr.startswith("passaparola: NotFailed: ")
 
 
