@@ -34,7 +34,9 @@ def test_the_rules_are_valid(promtool):
         [promtool, "check", "rules", str(RULES / "alerts.yml")], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    # Every rule in the file was read (a count kept by hand drifts with each new rule).
+    rules = (RULES / "alerts.yml").read_text().count("- alert:")
+    assert rules >= 8 and f"SUCCESS: {rules} rules found" in result.stdout
 
 
 def test_the_rules_fire_when_they_should_and_not_before(promtool):
