@@ -173,3 +173,31 @@ async def test_a_crashed_workers_claim_is_due_again_after_its_lease(pool, settin
 
 async def _none_left(pool) -> bool:
     return await _unsettled(pool) == 0
+
+
+async def test_after_a_key_change_contacts_sealed_under_the_old_key_still_get_mail(pool, settings):
+    """Between a key change and ``keys rotate``, half the contacts are sealed
+    under the previous key: every email goes, none is cancelled as erased."""
+    old, new = settings.secret_key, "n" * 48
+    box = Mailbox(domain())
+    ids = [f"rot-{i}" for i in range(6)]
+    await _handle(
+        pool,
+        *(member_event(old if i % 2 else new, m, f"{m}@{box.domain}") for i, m in enumerate(ids)),
+    )
+    await _handle(pool, *(match_event(m, posting_id="p-rot") for m in ids))
+    rotated = replace(settings, secret_key=new, previous_secret_keys=(old,))
+
+    async def all_sent() -> bool:
+        sent = await pool.fetchval("SELECT count(*) FROM notifier.emails WHERE state = 'sent'")
+        return int(sent) == len(ids)
+
+    await _run_side_by_side(pool, rotated, all_sent)
+    await box.wait_for(len(ids))
+    assert sorted(r for m in box.mails() for r in m.rcpt_to) == sorted(
+        f"{m}@{box.domain}" for m in ids
+    )
+    assert (
+        await pool.fetchval("SELECT count(*) FROM notifier.notifications WHERE state = 'cancelled'")
+        == 0
+    )
