@@ -290,7 +290,7 @@ class Runner:
         try:
             while not stop.is_set():
                 try:
-                    worked = await self.run_once()
+                    worked = await self.run_once(stop)
                     await self.measure()
                     pause = self.poll_s
                 except _DB_DOWN as exc:
@@ -306,20 +306,23 @@ class Runner:
         finally:
             await self.adapter.close()
 
-    async def run_once(self) -> int:
-        """Deliver what is due now, ``concurrency`` at a time; how many were handled."""
-        handled = await asyncio.gather(*(self._worker() for _ in range(self.concurrency)))
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """Deliver what is due now, ``concurrency`` at a time, until nothing is
+        due or ``stop`` is set; how many were handled."""
+        handled = await asyncio.gather(*(self._worker(stop) for _ in range(self.concurrency)))
         return sum(handled)
 
-    async def _worker(self) -> int:
+    async def _worker(self, stop: asyncio.Event | None) -> int:
         handled = 0
-        while True:
+        # An attempt in progress finishes; no new one starts once stopping.
+        while stop is None or not stop.is_set():
             async with self.pool.acquire() as conn:
                 claimed = await claim(conn, self.table, self.settings.delivery_lease_s)
             if claimed is None:
                 return handled
             await self.handle(claimed)
             handled += 1
+        return handled
 
     async def handle(self, claimed: Claim) -> None:
         item: Any = None

@@ -188,7 +188,7 @@ class Dispatcher:
         try:
             while not stop.is_set():
                 try:
-                    worked = await self.plan_due() + await self.runner.run_once()
+                    worked = await self.plan_due() + await self.runner.run_once(stop)
                     await self.measure_backlog()
                     await self.runner.measure()
                     pause = POLL_S
