@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from services.notifier import handlers
+from services.notifier.consent import ForwardSender
 from services.notifier.sender import Dispatcher
 from shared import delivery, metrics
 from shared.consumer import dispatch
+from shared.sealing import sealer_for
 from tests.helpers import eventually
 from tests.notifier.real import Mailbox, domain, match_event, member_event
 
@@ -201,3 +204,41 @@ async def test_after_a_key_change_contacts_sealed_under_the_old_key_still_get_ma
         await pool.fetchval("SELECT count(*) FROM notifier.notifications WHERE state = 'cancelled'")
         == 0
     )
+
+
+async def test_a_refused_forward_fails_alone_and_keeps_its_copy_for_a_retry(pool, settings):
+    box = Mailbox(domain())
+    sealer = sealer_for(settings.secret_keys)
+    ids = {}
+    for who in ("colleague", "refuse-550"):
+        ids[who] = uuid.uuid4()
+        send = {
+            "address": f"{who}@{box.domain}",
+            "from_name": "Giulia Rossi",
+            "note": "Ti interessa?",
+            "language": "it",
+            "job": {"title": "Executive Assistant", "company": "Bench S.p.A.", "city": "Milano"},
+        }
+        await pool.execute(
+            "INSERT INTO notifier.forwards (id, member_id, posting_id, colleague_hash,"
+            " sealed_send, state) VALUES ($1, 'm-fwd', 'p-fwd', $2, $3, 'pending')",
+            ids[who],
+            uuid.uuid4().bytes,
+            sealer.seal(send),
+        )
+    forwards = ForwardSender(pool, settings)
+    assert await forwards.send_due() == 2
+    await forwards.close()
+    (mail,) = await box.wait_for(1)
+    assert mail.rcpt_to == (f"colleague@{box.domain}",)
+    rows = {
+        r["id"]: r
+        for r in await pool.fetch("SELECT id, state, reason, sealed_send FROM notifier.forwards")
+    }
+    sent, refused = rows[ids["colleague"]], rows[ids["refuse-550"]]
+    assert (sent["state"], sent["sealed_send"]) == ("sent", None)
+    assert (refused["state"], refused["reason"]) == ("failed", "smtp refused")
+    assert refused["sealed_send"] is not None, "a failed forward can be sent again"
+    async with pool.acquire() as conn:
+        assert await delivery.retry(conn, ForwardSender.table, ids["refuse-550"])
+        assert not await delivery.retry(conn, ForwardSender.table, ids["colleague"])
