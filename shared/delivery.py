@@ -370,17 +370,28 @@ class Runner:
             state, reason = "failed", f"retries used up ({outcome.reason})"
         else:
             state = self.table.due
-        async with self.pool.acquire() as conn, conn.transaction():
-            if state == self.table.due:
-                mine = await reschedule(
-                    conn, self.table, claimed, delays[claimed.attempt - 1], reason
-                )
-            else:
-                mine = await settle(conn, self.table, claimed, state, reason)
-            if not mine:
-                log.warning("delivery lease lost", kind=self.table.kind, id=str(claimed.key))
-                return
-            await self.adapter.recorded(conn, claimed, item, outcome, state)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if state == self.table.due:
+                    mine = await reschedule(
+                        conn, self.table, claimed, delays[claimed.attempt - 1], reason
+                    )
+                else:
+                    mine = await settle(conn, self.table, claimed, state, reason)
+                if not mine:
+                    log.warning("delivery lease lost", kind=self.table.kind, id=str(claimed.key))
+                    return
+                await self.adapter.recorded(conn, claimed, item, outcome, state)
+        except _DB_DOWN:
+            raise
+        except Exception as exc:
+            # The outcome cannot be recorded (a bug in the adapter, a row that
+            # breaks a constraint): the row fails alone rather than coming
+            # back after every lease and failing the same way.
+            failure = self._quarantine(claimed, exc)
+            async with self.pool.acquire() as conn:
+                await settle(conn, self.table, claimed, "failed", failure.reason)
+            return
         if state == self.table.done:
             self.done += 1
         event = "delivery retried later" if state == self.table.due else "delivery settled"

@@ -242,3 +242,34 @@ async def test_a_refused_forward_fails_alone_and_keeps_its_copy_for_a_retry(pool
     async with pool.acquire() as conn:
         assert await delivery.retry(conn, ForwardSender.table, ids["refuse-550"])
         assert not await delivery.retry(conn, ForwardSender.table, ids["colleague"])
+
+
+class _BrokenRecord(ForwardSender):
+    """A bug in an adapter's own bookkeeping, after the I/O succeeded."""
+
+    async def recorded(self, conn, claim, forward, outcome, state) -> None:
+        raise RuntimeError("bookkeeping bug")
+
+
+async def test_an_outcome_that_cannot_be_recorded_fails_the_row_instead_of_resending_it(
+    pool, settings
+):
+    box = Mailbox(domain())
+    forward_id = uuid.uuid4()
+    send = {"address": f"once@{box.domain}", "language": "it", "job": {"title": "EA"}}
+    await pool.execute(
+        "INSERT INTO notifier.forwards (id, member_id, posting_id, colleague_hash,"
+        " sealed_send, state) VALUES ($1, 'm-bug', 'p-bug', $2, $3, 'pending')",
+        forward_id,
+        uuid.uuid4().bytes,
+        sealer_for(settings.secret_keys).seal(send),
+    )
+    broken = _BrokenRecord(pool, settings)
+    assert await broken.send_due() == 1
+    await pool.execute("UPDATE notifier.forwards SET leased_until = NULL")  # as after the lease
+    assert await broken.send_due() == 0, "the row came back"
+    await broken.close()
+    row = await pool.fetchrow("SELECT state, reason, attempts FROM notifier.forwards")
+    assert dict(row) == {"state": "failed", "reason": "error: RuntimeError", "attempts": 1}
+    await box.wait_for(1)
+    assert len(box.mails()) == 1
