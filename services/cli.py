@@ -16,7 +16,7 @@ from typing import Any
 
 import aio_pika
 
-from services import privacy_cli, quarantine_cli
+from services import deliveries_cli, privacy_cli, quarantine_cli
 from services.console import cli as console_cli
 from services.ingest import cli as ingest_cli
 from services.matcher import cli as matcher_cli
@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     matcher_cli.register(sub)
     privacy_cli.register(sub)
     quarantine_cli.register(sub)
+    deliveries_cli.register(sub)
     console_cli.register(sub)
     sub.add_parser("settings", help="print the settings table (Markdown)").set_defaults(
         func=_settings_table

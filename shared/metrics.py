@@ -39,6 +39,9 @@ CONSUMER_OUTCOMES = ("ok", "duplicate", "retried", "dead_lettered", "requeued")
 EMAIL_OUTCOMES = ("sent", "deferred", "failed")
 EMAIL_KINDS = ("instant", "digest")
 REFERRAL_STATES = ("requested", "sent", "failed", "withdrawn")
+# What leaves the system through shared/delivery.py, and the states an operator watches.
+DELIVERY_KINDS = ("email", "forward", "referral")
+DELIVERY_STATES = ("failed", "stuck")
 # Why ingest answered a webhook as it did, by status (see ``webhook_reason``).
 WEBHOOK_REASONS: dict[int, str] = {
     200: "replayed",
@@ -149,6 +152,14 @@ QUARANTINED = Gauge(
     "passaparola_quarantined",
     "Records held in quarantine now, waiting for an operator's retry, by task.",
     ("task",),
+    registry=REGISTRY,
+)
+DELIVERIES = Gauge(
+    "passaparola_deliveries",
+    "Deliveries an operator must look at, by kind: failed for good (retryable with "
+    "`passaparola deliveries retry`) or stuck (still retrying past "
+    "PASSAPAROLA_DELIVERY_STUCK_AFTER_S).",
+    ("kind", "state"),
     registry=REGISTRY,
 )
 
@@ -266,6 +277,12 @@ def set_quarantined(counts: dict[str, int], tasks: list[str]) -> None:
     """Held records per task; the process's own tasks at 0 when none is held."""
     for task in {*tasks, *counts}:
         QUARANTINED.labels(task=code_name(task)).set(counts.get(task, 0))
+
+
+def set_deliveries(kind: str, failed: int, stuck: int) -> None:
+    _check(kind, DELIVERY_KINDS, "delivery kind")
+    DELIVERIES.labels(kind=kind, state="failed").set(failed)
+    DELIVERIES.labels(kind=kind, state="stuck").set(stuck)
 
 
 def set_members_indexed(count: int) -> None:

@@ -59,6 +59,12 @@ def _delays(raw: str) -> tuple[int, ...]:
     return values
 
 
+def _flag(raw: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return raw.lower() == "true"
+
+
 def _choice(*choices: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         if raw not in choices:
@@ -284,11 +290,27 @@ VARIABLES: tuple[Variable, ...] = (
         "Most jobs one member is told about in their local week (instant and digests together).",
     ),
     Variable(
-        "smtp_retry_delays_ms",
+        "delivery_retry_delays_ms",
         _delays,
         "30000,300000,1800000,7200000,21600000",
-        "Back-off before each new SMTP attempt after a transient failure (4xx, connection "
-        "lost); one more failure after the last records the email as failed.",
+        "Back-off before each new attempt of anything that leaves the system (emails, "
+        "digests, forwards, referral callbacks and emails) after a transient failure (SMTP "
+        "4xx, HTTP 5xx or 429, timeout, connection lost); one more failure after the last "
+        "records it as `failed`, for an operator to retry.",
+    ),
+    Variable(
+        "delivery_lease_s",
+        _int_range(10, 3600),
+        "60",
+        "How long a claimed delivery is reserved for the worker that claimed it: a worker "
+        "that dies leaves it due again after this long (one attempt is cut off at half).",
+    ),
+    Variable(
+        "delivery_stuck_after_s",
+        _int_range(60, 7 * 86400),
+        "3600",
+        "A delivery still failing (and retrying) after this long counts as stuck: shown in "
+        "the console, `passaparola status` and an alert.",
     ),
     Variable(
         "previous_secret_keys",
@@ -305,11 +327,11 @@ VARIABLES: tuple[Variable, ...] = (
         "can withdraw it until then (and until it is delivered).",
     ),
     Variable(
-        "referral_retry_delays_ms",
-        _delays,
-        "60000,300000,1800000,7200000,21600000",
-        "Back-off before each new attempt to deliver a referral (callback or email); one more "
-        "failure after the last dead-letters it for an operator.",
+        "loopback_http_callbacks",
+        _flag,
+        "false",
+        "Development only: `true` lets a company's callback URL be plain `http://` on a "
+        "loopback host (127.0.0.1, ::1, localhost); otherwise callbacks must be `https://`.",
     ),
     Variable(
         "forward_daily_limit",
@@ -387,10 +409,12 @@ class Settings:
     smtp_password: str = dataclasses.field(repr=False)
     mail_from: str
     notifier_weekly_cap: int
-    smtp_retry_delays_ms: tuple[int, ...]
+    delivery_retry_delays_ms: tuple[int, ...]
+    delivery_lease_s: int
+    delivery_stuck_after_s: int
     previous_secret_keys: tuple[str, ...] = dataclasses.field(repr=False)
     referral_hold_s: int
-    referral_retry_delays_ms: tuple[int, ...]
+    loopback_http_callbacks: bool
     forward_daily_limit: int
     community_join_url: str
     retention_closed_postings_days: int

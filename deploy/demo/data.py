@@ -13,9 +13,22 @@ COMPANIES: list[dict[str, Any]] = [
         "name": "Ferretti & Bianchi S.p.A.",
         "aliases": ["Ferretti e Bianchi"],
         "group": "Gruppo Ferretti",
+        "contact_email": "selezione@ferretti-bianchi.example",
     },
-    {"key": "nordvik", "name": "Nordvik Energi AB", "aliases": ["Nordvik"], "group": None},
-    {"key": "lumen", "name": "Lumen Studios Ltd", "aliases": [], "group": None},
+    {
+        "key": "nordvik",
+        "name": "Nordvik Energi AB",
+        "aliases": ["Nordvik"],
+        "group": None,
+        "contact_email": "rekrytering@nordvik.example",
+    },
+    {
+        "key": "lumen",
+        "name": "Lumen Studios Ltd",
+        "aliases": [],
+        "group": None,
+        "contact_email": "talent@lumen.example",
+    },
 ]
 
 OPENINGS: list[dict[str, Any]] = [

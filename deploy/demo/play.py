@@ -47,7 +47,7 @@ def onboard() -> dict[str, Any]:
     for company in COMPANIES:
         if company["key"] in state["companies"]:
             continue
-        args = ["company", "add", company["name"]]
+        args = ["company", "add", company["name"], "--contact-email", company["contact_email"]]
         for alias in company["aliases"]:
             args += ["--alias", alias]
         if company["group"]:

@@ -5,6 +5,10 @@ them on a small read-only web page.
 
 Nothing is ever relayed. File names sort by arrival; a mail is written to a
 temporary name first and renamed, so a reader never sees half a mail.
+
+Tests choose the answer for a recipient by its local part: ``refuse-550...@``
+is refused for good (550 5.1.1), ``defer-451...@`` is refused for now (451
+4.2.0), every time; anything else is accepted.
 """
 
 from __future__ import annotations
@@ -25,11 +29,25 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+REFUSALS = {
+    "refuse-550": "550 5.1.1 mailbox unavailable",
+    "defer-451": "451 4.2.0 mailbox busy, try again later",
+}
+
 
 class MaildirHandler:
     def __init__(self, maildir: Path) -> None:
         self.maildir = maildir
         self.count = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        for prefix, reply in REFUSALS.items():
+            if address.lower().startswith(prefix):
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.count += 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from jinja2 import DictLoader, Environment, select_autoescape
 
+from services.console.deliveries import TEMPLATE as DELIVERIES
+
 CSS = """
 :root { --ink:#1d2430; --muted:#5b6575; --line:#d9dee6; --bg:#f5f7fa; --card:#fff;
   --ok:#1f7a3f; --warn:#a15c00; --bad:#b3261e; --accent:#2f5da8; }
@@ -78,8 +80,8 @@ LAYOUT = """<!doctype html>
 <body>
 {% if authenticated %}
 <header><h1>passaparola · operator console</h1>
-<nav><a href="/">Overview</a><a href="/audit">Audit log</a>
-<a href="/quarantine">Quarantine</a></nav>
+<nav><a href="/">Overview</a><a href="/deliveries">Deliveries</a>
+<a href="/quarantine">Quarantine</a><a href="/audit">Audit log</a></nav>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}">
 <button type="submit">Sign out</button></form></header>
 {% endif %}
@@ -211,6 +213,7 @@ def environment() -> Environment:
                 "live": LIVE,
                 "dlq": DLQ,
                 "audit": AUDIT,
+                "deliveries": DELIVERIES,
             }
         ),
         autoescape=select_autoescape(default=True, default_for_string=True),

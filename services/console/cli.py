@@ -53,6 +53,20 @@ def render(overview: Overview, out: TextIO) -> None:
         else:
             text = f"{int(s.outbox_depth)} waiting, oldest {duration(s.outbox_age_s) or '0 s'}"
         print(f"  {s.name:<12} {text}   ({s.url})", file=out)
+    print(file=out)
+    print("deliveries (failed for good, or stuck retrying):", file=out)
+    shown = False
+    for s in overview.services:
+        for d in s.deliveries:
+            if d.count:
+                shown = True
+                print(f"  {s.name:<12} {d.kind:<9} {d.state:<7} {d.count:>5}", file=out)
+    if shown:
+        print(
+            "  see `passaparola deliveries list`; send one again with `deliveries retry`", file=out
+        )
+    else:
+        print("  none", file=out)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -76,6 +90,11 @@ def _status(args: argparse.Namespace) -> int:
                     "queues": [asdict(q) for q in overview.queues],
                     "services": [asdict(s) for s in overview.services],
                     "dead_letters": overview.dead_letters,
+                    "deliveries": [
+                        {"service": s.name, **asdict(d)}
+                        for s in overview.services
+                        for d in s.deliveries
+                    ],
                 }
             )
         )

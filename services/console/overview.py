@@ -44,6 +44,15 @@ class QueueRow:
 
 
 @dataclass(frozen=True)
+class DeliveryFigure:
+    """passaparola_deliveries: how many of one kind are failed or stuck."""
+
+    kind: str
+    state: str
+    count: int
+
+
+@dataclass(frozen=True)
 class ServiceFigures:
     """One service's /metrics, reduced to what the overview shows."""
 
@@ -53,6 +62,7 @@ class ServiceFigures:
     outbox_depth: float | None = None
     outbox_age_s: float | None = None
     counters: dict[str, float] = field(default_factory=dict)
+    deliveries: list[DeliveryFigure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -178,9 +188,13 @@ COUNTERS = {
 def reduce_metrics(name: str, url: str, text: str) -> ServiceFigures:
     depth = age = None
     counters = dict.fromkeys(COUNTERS, 0.0)
+    deliveries: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "passaparola_outbox_depth":
+            if sample.name == "passaparola_deliveries":
+                which = (sample.labels.get("kind", ""), sample.labels.get("state", ""))
+                deliveries[which] = max(deliveries.get(which, 0.0), sample.value)
+            elif sample.name == "passaparola_outbox_depth":
                 depth = (depth or 0.0) + sample.value
             elif sample.name == "passaparola_outbox_oldest_age_seconds":
                 age = max(age or 0.0, sample.value)
@@ -189,7 +203,8 @@ def reduce_metrics(name: str, url: str, text: str) -> ServiceFigures:
                     sample.labels.get(k) == v for k, v in labels.items()
                 ):
                     counters[key] += sample.value
-    return ServiceFigures(name, url, None, depth, age, counters)
+    figures = [DeliveryFigure(k, st, int(v)) for (k, st), v in sorted(deliveries.items())]
+    return ServiceFigures(name, url, None, depth, age, counters, figures)
 
 
 async def service_figures(http: aiohttp.ClientSession, name: str, url: str) -> ServiceFigures:

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from services.console import audit
+from services.console import audit, deliveries
 from services.console.assets import CSS, JS, environment
 from services.console.overview import (
     ManagementUnavailable,
@@ -346,6 +346,7 @@ def routes(app: web.Application, runtime: Runtime) -> None:
     app.router.add_get("/dlq/{service}", signed_in(dlq_page))
     app.router.add_post("/dlq/{service}/act", state_changing(dlq_act))
     app.router.add_get("/audit", signed_in(audit_page))
+    app.router.add_get("/deliveries", signed_in(deliveries.page(_console)))
     app.router.add_get("/static/{name}", static)
     from services.console import quarantine  # it builds on this module
 

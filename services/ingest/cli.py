@@ -36,14 +36,28 @@ def _company(args: argparse.Namespace) -> int:
             name = args.name.strip()
             if not name:
                 raise CliError("BadName", "the company name is empty", EXIT_USAGE)
-            made = await operators.add_company(pool, settings, name, args.alias, args.group)
+            try:
+                made = await operators.add_company(
+                    pool,
+                    settings,
+                    name,
+                    args.alias,
+                    args.group,
+                    callback_url=args.callback,
+                    contact_email=args.contact_email,
+                )
+            except operators.BadCallback as exc:
+                raise CliError("BadCallback", str(exc), EXIT_USAGE) from None
+            delivery_secret = made["delivery_secret"]
             _print(
                 args,
                 made,
                 (
                     f"company {made['name']}\n  id:          {made['company_id']}\n"
                     f"  webhook URL: {made['webhook_url']}\n  secret:      {made['secret']}\n"
-                    "The secret is shown once: give it to the company now."
+                    f"  referrals:   {made['callback_url'] or made['contact_email']}\n"
+                    + (f"  delivery secret: {delivery_secret}\n" if delivery_secret else "")
+                    + "Secrets are shown once: give them to the company now."
                 ),
             )
         elif args.action == "rotate-secret":
@@ -75,6 +89,7 @@ def _company(args: argparse.Namespace) -> int:
                     args.url,
                     args.contact_email,
                     new_delivery_secret=args.new_secret,
+                    clear_callback=args.clear,
                 )
             except operators.BadCallback as exc:
                 raise CliError("BadCallback", str(exc), EXIT_USAGE) from None
@@ -178,7 +193,13 @@ def register(sub: Any) -> None:
     )
     company.add_argument("name", nargs="?", default="", help="the name (add) or the id")
     company.add_argument("url", nargs="?", default=None, help="set-callback: the callback URL")
-    company.add_argument("--contact-email", help="set-callback: where referrals go by email")
+    company.add_argument("--contact-email", help="add, set-callback: where referrals go by email")
+    company.add_argument(
+        "--callback", help="add: the https URL that receives referrals (or --contact-email)"
+    )
+    company.add_argument(
+        "--clear", action="store_true", help="set-callback: remove the callback URL"
+    )
     company.add_argument(
         "--new-secret", action="store_true", help="set-callback: issue a new delivery secret"
     )
@@ -193,8 +214,21 @@ def register(sub: Any) -> None:
             raise CliError("MissingId", f"company {args.action} needs the company's id", EXIT_USAGE)
         if args.action == "add" and not args.name:
             raise CliError("MissingName", "company add needs the company's name", EXIT_USAGE)
-        if args.action == "set-callback" and args.url is None and args.contact_email is None:
-            raise CliError("NothingToSet", "give a callback URL and/or --contact-email", EXIT_USAGE)
+        if args.action == "add" and args.callback is None and args.contact_email is None:
+            raise CliError(
+                "NoDeliveryChannel",
+                "company add needs --callback URL or --contact-email: referrals must go somewhere",
+                EXIT_USAGE,
+            )
+        if (
+            args.action == "set-callback"
+            and args.url is None
+            and args.contact_email is None
+            and not args.clear
+        ):
+            raise CliError(
+                "NothingToSet", "give a callback URL, --contact-email, or --clear", EXIT_USAGE
+            )
         return _company(args)
 
     company.set_defaults(func=company_id)

@@ -27,22 +27,46 @@ def webhook_url(settings: Settings, company_id: uuid.UUID) -> str:
 
 
 async def add_company(
-    pool: Pool, settings: Settings, name: str, aliases: list[str], group: str | None
+    pool: Pool,
+    settings: Settings,
+    name: str,
+    aliases: list[str],
+    group: str | None,
+    *,
+    callback_url: str | None = None,
+    contact_email: str | None = None,
 ) -> dict[str, Any]:
+    """A new company and its webhook secret; with a delivery channel when given
+    (``company add`` requires one: a referral must have somewhere to go)."""
+    if callback_url is not None or contact_email is not None:
+        check_channel(settings, callback_url, contact_email)
     secret = new_secret()
+    delivery_secret = new_secret() if callback_url is not None else None
+    sealer = sealer_for(settings.secret_keys)
     async with transaction(pool) as conn:
         company_id = await queries.insert_company(conn, name, aliases, group)
         await queries.add_secret(
             conn,
             company_id,
-            sealer_for(settings.secret_keys).seal({"secret": secret}),
+            sealer.seal({"secret": secret}),
             settings.secret_grace_hours,
+        )
+        await conn.execute(
+            "UPDATE ingest.companies SET callback_url = $2, contact_email = $3,"
+            " callback_secret_sealed = $4 WHERE id = $1",
+            company_id,
+            callback_url,
+            contact_email,
+            None if delivery_secret is None else sealer.seal({"secret": delivery_secret}),
         )
     return {
         "company_id": str(company_id),
         "name": name,
         "webhook_url": webhook_url(settings, company_id),
         "secret": secret,
+        "callback_url": callback_url,
+        "contact_email": contact_email,
+        "delivery_secret": delivery_secret,
     }
 
 
@@ -74,6 +98,25 @@ class BadCallback(ValueError):
 _EMAIL = re.compile(r"[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def check_channel(settings: Settings, url: str | None, contact_email: str | None) -> None:
+    """Referrals carry names and emails: a callback must be https (plain http
+    only to a loopback host, and only where PASSAPAROLA_LOOPBACK_HTTP_CALLBACKS
+    says this is a development machine)."""
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise BadCallback("the callback URL must be an absolute https URL")
+        if parts.scheme == "http" and not (
+            settings.loopback_http_callbacks and parts.hostname in LOOPBACK_HOSTS
+        ):
+            raise BadCallback("the callback URL must be https (referrals carry names and emails)")
+    if contact_email is not None and not _EMAIL.fullmatch(contact_email):
+        raise BadCallback("the contact email is not a plain address")
+
+
 async def set_callback(
     pool: Pool,
     settings: Settings,
@@ -82,35 +125,42 @@ async def set_callback(
     contact_email: str | None,
     *,
     new_delivery_secret: bool = False,
+    clear_callback: bool = False,
 ) -> dict[str, Any] | None:
     """Where the company receives referrals. A callback URL gets a delivery
-    secret of its own (returned only when it is new: shown once)."""
-    if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise BadCallback("the callback URL must be an absolute http(s) URL")
-    if contact_email is not None and not _EMAIL.fullmatch(contact_email):
-        raise BadCallback("the contact email is not a plain address")
+    secret of its own (returned only when it is new: shown once). Clearing
+    the callback drops its secret too; it is refused when no contact email
+    would be left (a referral must have somewhere to go)."""
+    if clear_callback and url is not None:
+        raise BadCallback("give a callback URL or clear it, not both")
+    check_channel(settings, url, contact_email)
     async with transaction(pool) as conn:
         row = await conn.fetchrow(
-            "SELECT callback_secret_sealed FROM ingest.companies WHERE id = $1 FOR UPDATE",
+            "SELECT callback_secret_sealed, contact_email FROM ingest.companies"
+            " WHERE id = $1 FOR UPDATE",
             company_id,
         )
         if row is None:
             return None
+        if clear_callback and (contact_email or row["contact_email"]) is None:
+            raise BadCallback(
+                "clearing the callback would leave no delivery channel: give --contact-email"
+            )
         secret = None
-        sealed = row["callback_secret_sealed"]
+        sealed = None if clear_callback else row["callback_secret_sealed"]
         if url is not None and (sealed is None or new_delivery_secret):
             secret = new_secret()
             sealed = sealer_for(settings.secret_keys).seal({"secret": secret})
         await conn.execute(
-            "UPDATE ingest.companies SET callback_url = coalesce($2, callback_url),"
+            "UPDATE ingest.companies SET callback_url = CASE WHEN $5 THEN NULL"
+            " ELSE coalesce($2, callback_url) END,"
             " contact_email = coalesce($3, contact_email), callback_secret_sealed = $4"
             " WHERE id = $1",
             company_id,
             url,
             contact_email,
             sealed,
+            clear_callback,
         )
         current = await conn.fetchrow(
             "SELECT callback_url, contact_email FROM ingest.companies WHERE id = $1", company_id

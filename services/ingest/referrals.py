@@ -11,21 +11,24 @@ Delivery: a referral waits ``PASSAPAROLA_REFERRAL_HOLD_S`` (the member may
 still withdraw it), then goes to the company's callback URL, signed with the
 Standard Webhooks scheme under the company's delivery secret (``webhook-id``
 is the referral id, the same on every retry), or, without a callback, by
-email to the company's contact address. Each attempt is logged in
-``ingest.referral_attempts``; transient failures are retried after
-``PASSAPAROLA_REFERRAL_RETRY_DELAYS_MS``; after the last one the referral is
-``failed``: the dead letter, listed by ``passaparola referral list --failed``
-and sent again with ``passaparola referral retry ID``.
+email to the company's contact address; a company with neither fails at
+once ("no delivery channel"), for an operator to fix and retry.
 
-A row is locked (``FOR UPDATE SKIP LOCKED``) for the length of an attempt, so
-replicas never deliver one twice, and a withdrawal that arrives meanwhile
-waits for the outcome and then finds it delivered (or withdraws it).
+Delivery goes through the one delivery runner (``shared/delivery.py``): the
+referral is claimed with a lease and committed, sent outside any
+transaction, and the outcome recorded; transient failures are retried after
+``PASSAPAROLA_DELIVERY_RETRY_DELAYS_MS``, and after the last one (or a
+permanent failure) the referral is ``failed``, listed by ``passaparola
+deliveries list`` (or ``referral list --state failed``) and sent again with
+``passaparola deliveries retry referral ID``. Each attempt is logged in
+``ingest.referral_attempts``. Replicas never deliver one twice (the lease),
+and a withdrawal that arrives during an attempt is retried until the outcome
+is recorded, then finds it delivered (or withdraws it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -34,13 +37,15 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 import aiosmtplib
 
+from services.ingest import operators
 from services.ingest.signing import sign
-from shared import logs, metrics
-from shared.db import UNAVAILABLE, Connection, Pool
+from shared import delivery, logs, metrics
+from shared.db import Connection, Pool
 from shared.events import Envelope, ReferralRequested, ReferralSettled, ReferralWithdrawn
 from shared.outbox import enqueue
 from shared.sealing import Sealer, SealError, sealer_for
@@ -52,12 +57,16 @@ log = logs.get_logger(__name__)
 SCHEMA = "ingest"
 SOURCE = "/ingest/referrals"
 POLL_S = 1.0
-BATCH = 20
+CONCURRENCY = 4  # referrals in flight at once per process
 HTTP_TIMEOUT_S = 10.0
+
 SMTP_TIMEOUT_S = 20.0
 
 Channel = Literal["callback", "email"]
-_WAIT: tuple[type[BaseException], ...] = (OSError, *UNAVAILABLE)
+
+
+class InFlight(Exception):
+    """A referral is being delivered right now: the consumer retries the event."""
 
 
 # --- consuming the notifier's events ------------------------------------------------------
@@ -102,10 +111,17 @@ async def on_withdrawn(event: Envelope, conn: Connection) -> None:
         member_id = uuid.UUID(withdrawn.member_id)
     except ValueError:
         return
-    # Waits for an attempt in progress (its row lock): then either withdraws
-    # a pending referral or finds it delivered. Events may overtake each
-    # other: a withdrawal that comes first leaves a tombstone, and the late
-    # request then finds the referral withdrawn.
+    # An attempt in progress (its lease) may be on the wire: the withdrawal
+    # is retried by the consumer until the outcome is recorded, then either
+    # withdraws a pending referral or finds it delivered. Events may overtake
+    # each other: a withdrawal that comes first leaves a tombstone, and the
+    # late request then finds the referral withdrawn.
+    if await conn.fetchval(
+        "SELECT true FROM ingest.referrals WHERE referral_id = $1 AND state = 'pending'"
+        " AND leased_until > now()",
+        referral_id,
+    ):
+        raise InFlight("a delivery attempt of this referral is in progress")
     done = await conn.fetchval(
         "INSERT INTO ingest.referrals (referral_id, posting_id, member_id, language,"
         " consented_at, state, next_attempt_at, settled_at) VALUES ($1, $2,"
@@ -203,160 +219,152 @@ def email_message(settings: Settings, to: str, body: dict[str, Any]) -> EmailMes
 
 
 @dataclass(frozen=True)
-class Attempt:
-    ok: bool
-    permanent: bool
-    status: int | None
-    error: str | None
+class _Referral:
+    """What one attempt sends, read before the I/O (no lock held)."""
+
+    row: Any
+    sent: dict[str, Any]
+    channel: Channel
+    secret: str | None
 
 
 class Deliverer:
+    """The delivery runner's adapter for referrals: to the company's callback
+    (signed, https) or, without one, by email to its contact address."""
+
+    table = delivery.Table(
+        kind="referral",
+        name="ingest.referrals",
+        key="referral_id",
+        due="pending",
+        done="delivered",
+        retryable="sealed_referral IS NOT NULL",
+    )
+
     def __init__(self, pool: Pool, settings: Settings) -> None:
         self.pool = pool
         self.settings = settings
         self.sealer: Sealer = sealer_for(settings.secret_keys)
-        self.delivered = 0
+        self._http: aiohttp.ClientSession | None = None
+        self.runner = delivery.Runner(pool, settings, self, concurrency=CONCURRENCY, poll_s=POLL_S)
+
+    @property
+    def delivered(self) -> int:
+        return self.runner.done
 
     async def run(self, stop: asyncio.Event) -> None:
-        pause = POLL_S
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
-        ) as http:
-            while not stop.is_set():
-                try:
-                    worked = await self.deliver_due(http)
-                    pause = POLL_S
-                except _WAIT as exc:
-                    log.warning("referral delivery waiting", error=type(exc).__name__)
-                    worked, pause = 0, min(pause * 2, 5.0)
-                if not worked:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=pause)
+        await self.runner.run(stop)
 
-    async def deliver_due(self, http: aiohttp.ClientSession) -> int:
-        async with self.pool.acquire() as conn:
-            ids = await conn.fetch(
-                "SELECT referral_id FROM ingest.referrals WHERE state = 'pending'"
-                " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1",
-                BATCH,
-            )
-        for row in ids:
-            await self.deliver_one(http, row["referral_id"])
-        return len(ids)
+    async def deliver_due(self) -> int:
+        return await self.runner.run_once()
 
-    async def deliver_one(self, http: aiohttp.ClientSession, referral_id: uuid.UUID) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT r.*, p.company_id AS posting_company, p.external_id, p.status,"
-                " p.data->>'title' AS title, c.callback_url, c.callback_secret_sealed,"
-                " c.contact_email, c.disabled_at"
-                " FROM ingest.referrals r"
-                " LEFT JOIN ingest.postings p ON p.id = r.posting_id"
-                " LEFT JOIN ingest.companies c ON c.id = p.company_id"
-                " WHERE r.referral_id = $1 AND r.state = 'pending' AND r.next_attempt_at <= now()"
-                " FOR UPDATE OF r SKIP LOCKED",
-                referral_id,
-            )
-            if row is None:
-                return
-            logs.bind(referral_id=str(referral_id))
-            reason = None
-            if row["posting_company"] is None:
-                reason = "posting unknown"
-            elif row["status"] == "closed":
-                reason = "posting closed"
-            elif row["disabled_at"] is not None:
-                reason = "company disabled"
-            elif row["sealed_referral"] is None:
-                reason = "nothing to send"
-            if reason:
-                await self._finish(conn, row, "cancelled", None, reason)
-                return
-            attempt, channel = await self._attempt(http, row)
-            number = row["attempts"] + 1
-            await conn.execute(
-                "INSERT INTO ingest.referral_attempts (referral_id, attempt, channel, status,"
-                " error) VALUES ($1, $2, $3, $4, $5)",
-                referral_id,
-                number,
-                channel,
-                attempt.status,
-                attempt.error,
-            )
-            delays = self.settings.referral_retry_delays_ms
-            if attempt.ok:
-                await self._finish(conn, row, "delivered", channel, None, number)
-                self.delivered += 1
-            elif attempt.permanent or number > len(delays):
-                await self._finish(conn, row, "failed", channel, attempt.error or "failed", number)
-                log.error("referral dead-lettered", attempts=number, error=attempt.error)
-            else:
-                await conn.execute(
-                    "UPDATE ingest.referrals SET attempts = $2, company_id = $3,"
-                    " next_attempt_at = now() + $4 * interval '1 millisecond', reason = $5,"
-                    " updated_at = now() WHERE referral_id = $1",
-                    referral_id,
-                    number,
-                    row["posting_company"],
-                    delays[number - 1],
-                    attempt.error,
-                )
-                log.warning("referral delivery will be retried", attempts=number)
-
-    async def _finish(
-        self,
-        conn: Connection,
-        row: Any,
-        state: Literal["delivered", "failed", "cancelled"],
-        channel: Channel | None,
-        reason: str | None,
-        attempts: int | None = None,
-    ) -> None:
-        # Delivered or cancelled: the sealed copy has done its work. A failed
-        # one keeps it, so an operator can send it again.
-        keep = state == "failed"
-        await conn.execute(
-            "UPDATE ingest.referrals SET state = $2, channel = $3, reason = $4,"
-            " attempts = coalesce($5, attempts), company_id = coalesce($6, company_id),"
-            " sealed_referral = CASE WHEN $7 THEN sealed_referral END,"
-            " settled_at = now(), updated_at = now() WHERE referral_id = $1",
-            row["referral_id"],
-            state,
-            channel,
-            reason,
-            attempts,
-            row["posting_company"],
-            keep,
+    async def load(self, conn: Connection, claim: delivery.Claim) -> Any:
+        row = await conn.fetchrow(
+            "SELECT r.*, p.company_id AS posting_company, p.external_id, p.status,"
+            " p.data->>'title' AS title, c.callback_url, c.callback_secret_sealed,"
+            " c.contact_email, c.disabled_at"
+            " FROM ingest.referrals r"
+            " LEFT JOIN ingest.postings p ON p.id = r.posting_id"
+            " LEFT JOIN ingest.companies c ON c.id = p.company_id"
+            " WHERE r.referral_id = $1",
+            claim.key,
         )
-        member = str(row["member_id"]) if row["member_id"] else ""
-        await _settled(conn, row["referral_id"], member, state, channel)
-        if state != "cancelled":
-            metrics.observe_referral("sent" if state == "delivered" else "failed")
-        log.info("referral settled", state=state, channel=channel, reason=reason)
-
-    async def _attempt(self, http: aiohttp.ClientSession, row: Any) -> tuple[Attempt, Channel]:
+        assert row is not None, "a claimed referral is never deleted while claimed"
+        if row["posting_company"] is None:
+            return delivery.Outcome("cancelled", "posting unknown")
+        if row["status"] == "closed":
+            return delivery.Outcome("cancelled", "posting closed")
+        if row["disabled_at"] is not None:
+            return delivery.Outcome("cancelled", "company disabled")
+        if row["sealed_referral"] is None:
+            return delivery.Outcome("cancelled", "nothing to send")
         try:
             sent = self.sealer.open(row["sealed_referral"])
         except SealError:
-            return Attempt(False, True, None, "the referral cannot be opened (key?)"), "email"
+            return delivery.Outcome("permanent", "the referral cannot be opened (key?)")
+        if row["callback_url"]:
+            if not callback_allowed(row["callback_url"], self.settings):
+                return delivery.Outcome("permanent", "callback is not https")
+            try:
+                secret = self.sealer.open(row["callback_secret_sealed"])["secret"]
+            except (SealError, KeyError, TypeError):
+                return delivery.Outcome("permanent", "the delivery secret cannot be opened")
+            return _Referral(row, sent, "callback", str(secret))
+        if row["contact_email"]:
+            return _Referral(row, sent, "email", None)
+        # Nothing to try: an operator adds a channel (company set-callback)
+        # and sends it again; the member's page says it was not delivered.
+        return delivery.Outcome("permanent", "no delivery channel")
+
+    async def deliver(self, referral: _Referral) -> delivery.Outcome:
         now = datetime.now(UTC)
-        body = payload(row, sent, now)
+        body = payload(referral.row, referral.sent, now)
+        sent = referral.sent
         with logs.sensitive(sent.get("name"), sent.get("email"), sent.get("note")):
-            if row["callback_url"]:
-                return await self._post(http, row, body, now), "callback"
-            if row["contact_email"]:
-                return await self._email(row["contact_email"], body), "email"
-        return Attempt(False, False, None, "the company has no callback URL or contact email"), (
-            "email"
+            if referral.channel == "callback":
+                assert referral.secret is not None
+                return await self._post(referral.row, referral.secret, body, now)
+            return await self._email(referral.row["contact_email"], body)
+
+    async def recorded(
+        self,
+        conn: Connection,
+        claim: delivery.Claim,
+        referral: _Referral | None,
+        outcome: delivery.Outcome,
+        state: str,
+    ) -> None:
+        channel = referral.channel if referral is not None else None
+        company = referral.row["posting_company"] if referral is not None else None
+        if referral is not None:
+            await conn.execute(
+                "INSERT INTO ingest.referral_attempts (referral_id, attempt, channel, status,"
+                " error) VALUES ($1, $2, $3, $4, $5)",
+                claim.key,
+                claim.attempt,
+                channel,
+                outcome.code,
+                outcome.reason,
+            )
+        # Delivered or cancelled: the sealed copy has done its work. A failed
+        # one keeps it, so an operator can send it again.
+        await conn.execute(
+            "UPDATE ingest.referrals SET channel = coalesce($2, channel),"
+            " company_id = coalesce($3, company_id), updated_at = now(),"
+            " sealed_referral = CASE WHEN $4 IN ('delivered', 'cancelled') THEN NULL"
+            " ELSE sealed_referral END,"
+            " settled_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END"
+            " WHERE referral_id = $1",
+            claim.key,
+            channel,
+            company,
+            state,
         )
+        if state == "pending":
+            return
+        member = await conn.fetchval(
+            "SELECT member_id::text FROM ingest.referrals WHERE referral_id = $1", claim.key
+        )
+        settled: Literal["delivered", "failed", "cancelled"] = (
+            "delivered" if state == "delivered" else "failed" if state == "failed" else "cancelled"
+        )
+        await _settled(conn, claim.key, member or "", settled, channel)
+        if state != "cancelled":
+            metrics.observe_referral("sent" if state == "delivered" else "failed")
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S))
+        return self._http
 
     async def _post(
-        self, http: aiohttp.ClientSession, row: Any, body: dict[str, Any], now: datetime
-    ) -> Attempt:
-        try:
-            secret = self.sealer.open(row["callback_secret_sealed"])["secret"]
-        except (SealError, KeyError, TypeError):
-            return Attempt(False, True, None, "the delivery secret cannot be opened")
+        self, row: Any, secret: str, body: dict[str, Any], now: datetime
+    ) -> delivery.Outcome:
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         webhook_id = f"msg_{row['referral_id'].hex}"
         timestamp = int(now.timestamp())
@@ -368,19 +376,15 @@ class Deliverer:
             "webhook-signature": sign(secret, webhook_id, timestamp, data),
         }
         try:
-            async with http.post(
+            async with self._session().post(
                 row["callback_url"], data=data, headers=headers, allow_redirects=False
             ) as resp:
                 status = resp.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return Attempt(False, False, None, type(exc).__name__)
-        if 200 <= status < 300:
-            return Attempt(True, False, status, None)
-        # The company says no for good (gone, bad request): retrying will not help.
-        permanent = 400 <= status < 500 and status not in (408, 409, 425, 429)
-        return Attempt(False, permanent, status, f"HTTP {status}")
+        except delivery.HTTP_ERRORS as exc:
+            return delivery.classify_http_error(exc)
+        return delivery.classify_http(status)
 
-    async def _email(self, to: str, body: dict[str, Any]) -> Attempt:
+    async def _email(self, to: str, body: dict[str, Any]) -> delivery.Outcome:
         s = self.settings
         try:
             msg = email_message(s, to, body)
@@ -394,12 +398,22 @@ class Deliverer:
                 password=s.smtp_password or None,
                 timeout=SMTP_TIMEOUT_S,
             )
-        except aiosmtplib.SMTPResponseException as exc:
-            permanent = 500 <= exc.code < 600
-            return Attempt(False, permanent, exc.code, f"SMTP {exc.code}")
-        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
-            return Attempt(False, False, None, type(exc).__name__)
-        return Attempt(True, False, 250, None)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return delivery.classify_smtp(exc)
+        return delivery.Outcome("done", None, 250)
+
+
+def callback_allowed(url: str, settings: Settings) -> bool:
+    """https, or plain http to a loopback host where the settings allow it
+    (development: the company's receiver runs on the same machine)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return (
+        parts.scheme == "http"
+        and settings.loopback_http_callbacks
+        and (parts.hostname or "") in operators.LOOPBACK_HOSTS
+    )
 
 
 async def run(runtime: Runtime, stop: asyncio.Event) -> None:
@@ -424,10 +438,4 @@ async def list_referrals(conn: Connection, state: str | None) -> list[dict[str, 
 
 async def retry(conn: Connection, referral_id: uuid.UUID) -> bool:
     """Send a failed referral again (its attempts start over)."""
-    status = await conn.execute(
-        "UPDATE ingest.referrals SET state = 'pending', attempts = 0, next_attempt_at = now(),"
-        " settled_at = NULL, updated_at = now() WHERE referral_id = $1 AND state = 'failed'"
-        " AND sealed_referral IS NOT NULL",
-        referral_id,
-    )
-    return status.endswith(" 1")
+    return await delivery.retry(conn, Deliverer.table, referral_id)

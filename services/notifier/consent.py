@@ -14,11 +14,11 @@ goes out, then dropped; a keyed hash remains, for the member's daily limit,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -37,10 +37,10 @@ from services.notifier.compose import (
 )
 from services.notifier.consent_wording import CONSENT
 from services.notifier.sanitise import clean_inline, strip_controls
-from services.notifier.sender import Mailer, classify, link_key
+from services.notifier.sender import Mailer, link_key
 from services.notifier.wording import language_of
-from shared import logs, sealing
-from shared.db import UNAVAILABLE, Connection, Pool
+from shared import delivery, logs, sealing
+from shared.db import Connection, Pool
 from shared.events import Envelope, ReferralRequested, ReferralSettled, ReferralWithdrawn
 from shared.outbox import enqueue
 from shared.sealing import Sealer, SealError, derive_key, sealer_for
@@ -54,9 +54,7 @@ SOURCE = "/notifier/referrals"
 NOTE_MAX = 600
 PROFILE_MAX = 300
 FORM_MAX_AGE_S = 2 * 3600
-FORWARD_ATTEMPTS = 5
 POLL_S = 1.0
-_WAIT: tuple[type[BaseException], ...] = (OSError, *UNAVAILABLE)
 
 
 # --- form tokens (CSRF) ------------------------------------------------------------------
@@ -326,86 +324,94 @@ FORWARD_HEADERS: tuple[str, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class _Forward:
+    data: bytes
+    address: str
+    sensitive: tuple[str | None, ...]
+
+
 class ForwardSender:
-    """Sends pending forwards; the sealed address is dropped with the outcome."""
+    """The delivery runner's adapter for forwards: the sealed copy (the
+    colleague's address) is dropped once the forward is sent or cancelled; a
+    failed one keeps it, so that an operator can send it again."""
+
+    table = delivery.Table(
+        kind="forward",
+        name="notifier.forwards",
+        key="id",
+        due="pending",
+        done="sent",
+        retryable="sealed_send IS NOT NULL",
+    )
 
     def __init__(self, pool: Pool, settings: Settings) -> None:
         self.pool = pool
         self.settings = settings
         self.sealer = sealer_for(settings.secret_keys)
         self.mailer = Mailer(settings)
-        self.sent = 0
+        self.runner = delivery.Runner(pool, settings, self, poll_s=POLL_S)
+
+    @property
+    def sent(self) -> int:
+        return self.runner.done
 
     async def run(self, stop: asyncio.Event) -> None:
-        try:
-            while not stop.is_set():
-                try:
-                    worked = await self.send_due()
-                except _WAIT as exc:
-                    log.warning("forward sender waiting", error=type(exc).__name__)
-                    worked = 0
-                if not worked:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=POLL_S)
-        finally:
-            await self.mailer.close()
+        await self.runner.run(stop)
 
     async def send_due(self) -> int:
-        async with self.pool.acquire() as conn:
-            ids = await conn.fetch(
-                "SELECT id FROM notifier.forwards WHERE state = 'pending'"
-                " AND created_at + attempts * interval '1 minute' <= now()"
-                " ORDER BY created_at LIMIT 20"
-            )
-        for row in ids:
-            await self.send_one(row["id"])
-        return len(ids)
+        return await self.runner.run_once()
 
-    async def send_one(self, forward_id: uuid.UUID) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT * FROM notifier.forwards WHERE id = $1 AND state = 'pending'"
-                " FOR UPDATE SKIP LOCKED",
-                forward_id,
-            )
-            if row is None:
-                return
-            state, attempts = "failed", row["attempts"] + 1
-            try:
-                send = self.sealer.open(row["sealed_send"])
-            except SealError:
-                send = None
-            if send is not None:
-                with logs.sensitive(send.get("address"), send.get("from_name"), send.get("note")):
-                    state = await self._send(forward_id, send, attempts)
-            done = state != "pending"
-            await conn.execute(
-                "UPDATE notifier.forwards SET state = $2, attempts = $3,"
-                " sealed_send = CASE WHEN $4 THEN NULL ELSE sealed_send END,"
-                " sent_at = CASE WHEN $2 = 'sent' THEN now() END WHERE id = $1",
-                forward_id,
-                state,
-                attempts,
-                done,
-            )
-        log.info("forward handled", forward_id=str(forward_id), state=state)
-
-    async def _send(self, forward_id: uuid.UUID, send: dict[str, Any], attempts: int) -> str:
+    async def load(self, conn: Connection, claim: delivery.Claim) -> Any:
+        sealed = await conn.fetchval(
+            "SELECT sealed_send FROM notifier.forwards WHERE id = $1", claim.key
+        )
         try:
-            msg = forward_message(self.settings, forward_id, send, datetime.now(UTC))
-            data = serialise(msg, FORWARD_HEADERS)
-        except (InvalidAddress, UnsafeMessage):
-            return "failed"
+            send = self.sealer.open(sealed) if sealed else None
+        except SealError:
+            send = None
+        if not isinstance(send, dict):
+            return delivery.Outcome("cancelled", "nothing to send")
+        sensitive = (send.get("address"), send.get("from_name"), send.get("note"))
+        with logs.sensitive(*(v if isinstance(v, str) else None for v in sensitive)):
+            try:
+                msg = forward_message(self.settings, claim.key, send, datetime.now(UTC))
+                data = serialise(msg, FORWARD_HEADERS)
+            except InvalidAddress:
+                return delivery.Outcome("permanent", "invalid address")
+            except UnsafeMessage:
+                return delivery.Outcome("permanent", "unsafe message")
+        return _Forward(
+            data, str(send["address"]), tuple(v if isinstance(v, str) else None for v in sensitive)
+        )
+
+    async def deliver(self, forward: _Forward) -> delivery.Outcome:
         sender = parseaddr(self.settings.mail_from)[1]
         try:
-            await self.mailer.send(sender, str(send["address"]), data)
+            with logs.sensitive(*forward.sensitive):
+                reply = await self.mailer.send(sender, forward.address, forward.data)
         except Exception as exc:
-            outcome = classify(exc)
-            if outcome.kind == "permanent" or attempts >= FORWARD_ATTEMPTS:
-                return "failed"
-            return "pending"
-        self.sent += 1
-        return "sent"
+            return delivery.classify_smtp(exc)
+        return delivery.Outcome("done", None, 250, delivery.short(reply))
+
+    async def recorded(
+        self,
+        conn: Connection,
+        claim: delivery.Claim,
+        forward: _Forward | None,
+        outcome: delivery.Outcome,
+        state: str,
+    ) -> None:
+        if state in ("sent", "cancelled"):
+            await conn.execute(
+                "UPDATE notifier.forwards SET sealed_send = NULL,"
+                " sent_at = CASE WHEN $2 = 'sent' THEN now() END WHERE id = $1",
+                claim.key,
+                state,
+            )
+
+    async def close(self) -> None:
+        await self.mailer.close()
 
 
 async def run_forwards(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -105,7 +105,9 @@ async def forget(conn: Connection, member_id: str) -> None:
     # the link to the member goes.
     await conn.execute(
         "UPDATE notifier.forwards SET member_id = NULL, sealed_send = NULL,"
-        " state = CASE WHEN state = 'pending' THEN 'failed' ELSE state END WHERE member_id = $1",
+        " reason = CASE WHEN state IN ('pending', 'failed') THEN 'member erased' ELSE reason END,"
+        " state = CASE WHEN state IN ('pending', 'failed') THEN 'cancelled' ELSE state END"
+        " WHERE member_id = $1",
         member_id,
     )
     await conn.execute("DELETE FROM notifier.notifications WHERE member_id = $1", member_id)

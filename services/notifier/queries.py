@@ -361,22 +361,10 @@ async def create_email(conn: Connection, member_id: str, email: Email) -> uuid.U
 # --- sending ------------------------------------------------------------------------
 
 
-async def due_emails(conn: Connection, limit: int) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        "SELECT id FROM notifier.emails WHERE state = 'sending' AND next_attempt_at <= now()"
-        " ORDER BY next_attempt_at LIMIT $1",
-        limit,
-    )
-    return [r["id"] for r in rows]
-
-
-async def start_attempt(conn: Connection, email_id: uuid.UUID) -> Record | None:
-    """Record the attempt (committed: autocommit) before the SMTP conversation."""
-    return await conn.fetchrow(
-        "UPDATE notifier.emails SET attempts = attempts + 1, last_attempt_at = now()"
-        " WHERE id = $1 AND state = 'sending' AND next_attempt_at <= now() RETURNING *",
-        email_id,
-    )
+async def email_row(conn: Connection, email_id: uuid.UUID) -> Record:
+    row = await conn.fetchrow("SELECT * FROM notifier.emails WHERE id = $1", email_id)
+    assert row is not None, "a claimed email is never deleted while claimed"
+    return row
 
 
 async def email_jobs(conn: Connection, email_id: uuid.UUID) -> list[Record]:
@@ -386,43 +374,39 @@ async def email_jobs(conn: Connection, email_id: uuid.UUID) -> list[Record]:
     )
 
 
-async def finish_email(
-    conn: Connection,
-    email_id: uuid.UUID,
-    state: str,
-    code: int | None,
-    reply: str | None,
-    reason: str | None = None,
+async def record_email(
+    conn: Connection, email_id: uuid.UUID, state: str, code: int | None, reply: str | None
 ) -> None:
-    async with conn.transaction():
-        await conn.execute(
-            "UPDATE notifier.emails SET state = $2, smtp_code = $3, smtp_reply = $4,"
-            " sent_at = CASE WHEN $2 = 'sent' THEN now() END WHERE id = $1",
-            email_id,
-            state,
-            code,
-            reply,
-        )
-        job_state = "sent" if state == "sent" else "failed" if state == "failed" else "cancelled"
-        await conn.execute(
-            "UPDATE notifier.notifications SET state = $2, reason = $3, updated_at = now()"
-            " WHERE email_id = $1",
-            email_id,
-            job_state,
-            reason,
-        )
-
-
-async def retry_email(
-    conn: Connection, email_id: uuid.UUID, delay_ms: int, code: int | None, reply: str
-) -> None:
+    """The SMTP side of an outcome (the delivery runner has set state and reason)."""
     await conn.execute(
-        "UPDATE notifier.emails SET next_attempt_at = now() + $2 * interval '1 millisecond',"
-        " smtp_code = $3, smtp_reply = $4 WHERE id = $1",
+        "UPDATE notifier.emails SET last_attempt_at = now(), smtp_code = $3, smtp_reply = $4,"
+        " sent_at = CASE WHEN $2 = 'sent' THEN now() END WHERE id = $1",
         email_id,
-        delay_ms,
+        state,
         code,
         reply,
+    )
+
+
+async def settle_notifications(
+    conn: Connection, email_id: uuid.UUID, state: str, reason: str | None
+) -> None:
+    """The jobs in an email follow it: sent, failed or cancelled."""
+    await conn.execute(
+        "UPDATE notifier.notifications SET state = $2, reason = $3, updated_at = now()"
+        " WHERE email_id = $1",
+        email_id,
+        state,
+        reason,
+    )
+
+
+async def unsettle_notifications(conn: Connection, email_id: uuid.UUID) -> None:
+    """An operator sends a failed email again: its jobs are on their way again."""
+    await conn.execute(
+        "UPDATE notifier.notifications SET state = 'sending', reason = NULL, updated_at = now()"
+        " WHERE email_id = $1 AND state = 'failed'",
+        email_id,
     )
 
 

@@ -6,16 +6,18 @@ Two steps, each its own commit, so the database always says where an email is:
    LOCKED``, so replicas share the work), re-check everything (``planning``),
    cancel or defer what must not go, and turn the rest into email rows in
    state ``sending``, counted against the weekly cap. Commit.
-2. **Send.** For each email in ``sending`` whose time has come: take a
-   session advisory lock on it (held while this process lives, released by
-   PostgreSQL if it dies), record the attempt (committed), compose it,
-   ``sendmail`` over a reused SMTP connection, then record the outcome.
+2. **Send.** The emails in ``sending`` go through the one delivery runner
+   (``shared/delivery.py``): claimed with a lease and committed, composed and
+   sent over a reused SMTP connection outside any transaction, the outcome
+   recorded. This module is its adapter: it composes, sends, and records
+   what is particular to emails (the notifications' states, suppression of
+   an address that refused for good).
 
 Exactly once, in effect: an email is marked ``sent`` only after the server's
-250, and an email in ``sending`` is attempted again only when no live process
-holds its lock. The one duplicate left possible is a process dying between the
-server's 250 and the ``sent`` commit: the restart sends it again with the same
-Message-ID and the same bytes (docs/reliability.md, "Notifier: the SMTP window").
+250, and an email in ``sending`` is attempted again only once its lease has
+run out. The one duplicate left possible is a worker dying between the
+server's 250 and the ``sent`` commit: after the lease it is sent again with
+the same Message-ID and the same bytes (docs/reliability.md, "Deliveries").
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import aiosmtplib
 from asyncpg import Record
@@ -47,8 +49,8 @@ from services.notifier.compose import (
     serialise,
 )
 from services.notifier.schedule import member_zone, week_bounds
-from shared import logs, metrics, quarantine, sealing
-from shared.db import UNAVAILABLE, Pool
+from shared import delivery, logs, metrics, quarantine, sealing
+from shared.db import UNAVAILABLE, Connection, Pool
 from shared.sealing import SealError, derive_key, sealer_for
 from shared.service import Runtime
 from shared.settings import Settings
@@ -60,7 +62,6 @@ SENDERS = 4  # concurrent SMTP conversations (one connection each) per process
 POLL_S = 0.5
 BACKLOG_EVERY_S = 15.0
 MEMBERS_PER_ROUND = 100
-EMAILS_PER_ROUND = 200
 SMTP_TIMEOUT_S = 20.0
 # Servers drop idle clients; reconnect rather than discover it mid-send.
 MAX_IDLE_S = 30.0
@@ -85,45 +86,6 @@ def address_hashes(settings: Settings, address: str) -> list[bytes]:
 
 
 # --- SMTP ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    kind: Literal["sent", "transient", "permanent"]
-    code: int | None
-    reply: str
-    # A permanent refusal of the recipient itself: stop mailing that address.
-    address: bool = False
-
-
-def classify(exc: BaseException) -> Outcome:
-    """What an SMTP failure means for this email."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        refusals = exc.recipients
-        code = refusals[0].code if refusals else 0
-        reply = refusals[0].message if refusals else ""
-        if 500 <= code < 600:
-            return Outcome("permanent", code, _short(reply), address=True)
-        return Outcome("transient", code, _short(reply))
-    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
-        if 500 <= exc.code < 600:
-            return Outcome("permanent", exc.code, _short(exc.message), address=True)
-        return Outcome("transient", exc.code, _short(exc.message))
-    # Our own credentials or greeting refused: the server's state, not this email's.
-    if isinstance(exc, aiosmtplib.SMTPAuthenticationError | aiosmtplib.SMTPHeloError):
-        return Outcome("transient", exc.code, _short(exc.message))
-    if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected):
-        return Outcome("transient", None, type(exc).__name__)
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        kind: Literal["transient", "permanent"] = (
-            "permanent" if 500 <= exc.code < 600 else "transient"
-        )
-        return Outcome(kind, exc.code, _short(exc.message))
-    return Outcome("transient", None, type(exc).__name__)
-
-
-def _short(text: str) -> str:
-    return logs.scrub(" ".join(str(text).split()))[:300]
 
 
 class Mailer:
@@ -178,7 +140,24 @@ class Mailer:
 # --- the sender ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Email:
+    """An email ready to go: composed outside any transaction, sent as it is."""
+
+    kind: str
+    address: str
+    name: str | None
+    data: bytes
+
+
 class Dispatcher:
+    """Plans due notifications into emails, and is the delivery runner's
+    adapter for them."""
+
+    table = delivery.Table(
+        kind="email", name="notifier.emails", key="id", due="sending", done="sent"
+    )
+
     def __init__(
         self,
         pool: Pool,
@@ -191,13 +170,19 @@ class Dispatcher:
         self.pool = pool
         self.settings = settings
         self.clock = clock
+        # Every live key opens a contact: after a key change and before
+        # ``keys rotate`` the older contacts are still sealed under old keys.
         self.sealer = sealer_for(settings.secret_keys)
         self.links_key = link_key(settings.secret_key)
         self.mailers = [mailer_factory(settings) for _ in range(senders)]
+        self._mailers: asyncio.Queue[Mailer] = asyncio.Queue()
+        for mailer in self.mailers:
+            self._mailers.put_nowait(mailer)
         from_address = parseaddr(settings.mail_from)[1]
         self.sender = Sender(address=from_address, mail_domain=from_address.rpartition("@")[2])
         self.base_url = settings.public_url.rstrip("/")
         self.sent = 0
+        self.runner = delivery.Runner(pool, settings, self, concurrency=senders)
         self._backlog_at = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -205,8 +190,9 @@ class Dispatcher:
         try:
             while not stop.is_set():
                 try:
-                    worked = await self.plan_due() + await self.send_due()
+                    worked = await self.plan_due() + await self.runner.run_once(stop)
                     await self.measure_backlog()
+                    await self.runner.measure()
                     pause = POLL_S
                 except _DB_DOWN as exc:
                     log.warning("sender waiting for the database", error=type(exc).__name__)
@@ -215,8 +201,11 @@ class Dispatcher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=pause)
         finally:
-            for mailer in self.mailers:
-                await mailer.close()
+            await self.close()
+
+    async def send_due(self) -> int:
+        """Every email due now, through the delivery runner (tests and benchmarks)."""
+        return await self.runner.run_once()
 
     async def measure_backlog(self) -> None:
         """Notifications waiting for their slot (digests, quiet hours), for the
@@ -289,99 +278,68 @@ class Dispatcher:
             log.warning("a member's contact cannot be opened", member_id=prefs.member_id)
             return {}
 
-    # --- send ---
+    # --- send: the delivery runner's adapter ---
 
-    async def send_due(self) -> int:
-        async with self.pool.acquire() as conn:
-            ids = await queries.due_emails(conn, EMAILS_PER_ROUND)
-        if not ids:
-            return 0
-        work: asyncio.Queue[uuid.UUID] = asyncio.Queue()
-        for email_id in ids:
-            work.put_nowait(email_id)
-
-        async def worker(mailer: Mailer) -> None:
-            while not work.empty():
-                await self.send_one(mailer, work.get_nowait())
-
-        await asyncio.gather(*(worker(m) for m in self.mailers[: len(ids)]))
-        return len(ids)
-
-    async def send_one(self, mailer: Mailer, email_id: uuid.UUID) -> None:
-        lock = int.from_bytes(email_id.bytes[:8], "big", signed=True)
-        async with self.pool.acquire() as conn:
-            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock):
-                return  # a live process is sending it
-            try:
-                await self._attempt(conn, mailer, email_id)
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", lock)
-
-    async def _attempt(self, conn: Any, mailer: Mailer, email_id: uuid.UUID) -> None:
-        row = await queries.start_attempt(conn, email_id)
-        if row is None:
-            return  # finished meanwhile, or not yet due
+    async def load(self, conn: Connection, claim: delivery.Claim) -> Any:
+        row = await queries.email_row(conn, claim.key)
         prefs = await queries.member(conn, row["member_id"])
         contact = self._contact(prefs) if prefs is not None else {}
         address, name = contact.get("email"), contact.get("name")
         if prefs is None or not isinstance(address, str):
-            await queries.finish_email(conn, email_id, "cancelled", None, None, "member erased")
-            return
+            return delivery.Outcome("cancelled", "member erased")
+        jobs = await queries.email_jobs(conn, claim.key)
         with logs.sensitive(name if isinstance(name, str) else None, address):
             try:
-                data = self.build(
-                    row, prefs, address, name, await queries.email_jobs(conn, email_id)
-                )
+                data = self.build(row, prefs, address, name, jobs)
             except InvalidAddress:
-                await queries.finish_email(conn, email_id, "failed", None, None, "invalid address")
                 log.warning("email not sent: the member's address is not usable")
-                return
-            try:
-                reply = await mailer.send(self.sender.address, address, data)
-                outcome = Outcome("sent", 250, _short(reply))
-            except Exception as exc:
-                outcome = classify(exc)
-            await self._record(conn, row, outcome, address)
+                return delivery.Outcome("permanent", "invalid address")
+        return _Email(row["kind"], address, name if isinstance(name, str) else None, data)
 
-    async def _record(self, conn: Any, row: Record, outcome: Outcome, address: str) -> None:
-        email_id = row["id"]
-        if outcome.kind == "sent":
-            await queries.finish_email(conn, email_id, "sent", outcome.code, outcome.reply)
-            metrics.observe_email("sent", _metric_kind(row["kind"]))
+    async def deliver(self, email: _Email) -> delivery.Outcome:
+        mailer = await self._mailers.get()
+        try:
+            with logs.sensitive(email.name, email.address):
+                reply = await mailer.send(self.sender.address, email.address, email.data)
+        except Exception as exc:
+            return delivery.classify_smtp(exc)
+        finally:
+            self._mailers.put_nowait(mailer)
+        return delivery.Outcome("done", None, 250, delivery.short(reply))
+
+    async def recorded(
+        self,
+        conn: Connection,
+        claim: delivery.Claim,
+        email: _Email | None,
+        outcome: delivery.Outcome,
+        state: str,
+    ) -> None:
+        await queries.record_email(conn, claim.key, state, outcome.code, outcome.detail or None)
+        if state == "sending":
+            if email is not None:
+                metrics.observe_email("deferred", _metric_kind(email.kind))
+            return
+        await queries.settle_notifications(conn, claim.key, state, outcome.reason)
+        if email is None:
+            return
+        if state == "sent":
             self.sent += 1
-            log.info("email sent", email_id=str(email_id), kind=row["kind"])
-            return
-        delays = self.settings.smtp_retry_delays_ms
-        attempts = row["attempts"]
-        if outcome.kind == "permanent" or attempts > len(delays):
-            reason = "smtp refused" if outcome.kind == "permanent" else "smtp retries used up"
-            async with conn.transaction():
-                await queries.finish_email(
-                    conn, email_id, "failed", outcome.code, outcome.reply, reason
+            metrics.observe_email("sent", _metric_kind(email.kind))
+        elif state == "failed":
+            metrics.observe_email("failed", _metric_kind(email.kind))
+            if outcome.address and outcome.code is not None:
+                await queries.suppress(
+                    conn,
+                    address_hash(self.settings.secret_key, email.address),
+                    outcome.code,
+                    outcome.detail,
+                    claim.key,
                 )
-                if outcome.address and outcome.code is not None:
-                    await queries.suppress(
-                        conn,
-                        address_hash(self.settings.secret_key, address),
-                        outcome.code,
-                        outcome.reply,
-                        email_id,
-                    )
-            metrics.observe_email("failed", _metric_kind(row["kind"]))
-            log.warning(
-                "email failed", email_id=str(email_id), code=outcome.code, reply=outcome.reply
-            )
-            return
-        delay = delays[attempts - 1]
-        await queries.retry_email(conn, email_id, delay, outcome.code, outcome.reply)
-        metrics.observe_email("deferred", _metric_kind(row["kind"]))
-        log.warning(
-            "email will be retried",
-            email_id=str(email_id),
-            code=outcome.code,
-            reply=outcome.reply,
-            delay_ms=delay,
-        )
+
+    async def close(self) -> None:
+        for mailer in self.mailers:
+            await mailer.close()
 
     # --- compose ---
 

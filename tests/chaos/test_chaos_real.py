@@ -295,7 +295,12 @@ class Chaos:
             "PASSAPAROLA_WEBHOOK_BURST": "1000",
             "PASSAPAROLA_NOTIFIER_WEEKLY_CAP": "1000",
             # SMTP cuts last seconds: retry soon, and long enough to outlast several.
-            "PASSAPAROLA_SMTP_RETRY_DELAYS_MS": "1000,2000,3000,5000,5000,10000,10000,10000,20000",
+            "PASSAPAROLA_DELIVERY_RETRY_DELAYS_MS": (
+                "1000,2000,3000,5000,5000,10000,10000,10000,20000"
+            ),
+            # A killed notifier's claimed emails are due again soon after its
+            # restart; an attempt slowed by the proxy is cut off only after 10 s.
+            "PASSAPAROLA_DELIVERY_LEASE_S": "20",
         }
         for name in ("ingest", "matcher", "notifier"):
             port = free_port()

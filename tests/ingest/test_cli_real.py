@@ -28,8 +28,9 @@ def run(stack_env, settings):
 
 def test_onboarding_a_company_prints_its_url_and_secret_once(run, pool):
     made = run(
-        "company", "add", "ACME S.p.A.", "--alias", "Acme Italia", "--group", "Acme", "--json"
-    )
+        "company", "add", "ACME S.p.A.", "--alias", "Acme Italia", "--group", "Acme",
+        "--contact-email", "hr@acme.example", "--json",
+    )  # fmt: skip
     assert made.returncode == 0, made.stderr
     company = json.loads(made.stdout)
     assert company["secret"].startswith("whsec_")
@@ -54,6 +55,10 @@ def test_onboarding_a_company_prints_its_url_and_secret_once(run, pool):
             "UnknownCompany",
         ),
         (("company", "rotate-secret"), 2, "MissingId"),
+        (("company", "add", "No Channel S.p.A."), 2, "NoDeliveryChannel"),
+        (("company", "add", "Plain", "--callback", "http://ats.example/hook"), 2, "BadCallback"),
+        (("company", "add", "Odd", "--callback", "ftp://ats.example/x"), 2, "BadCallback"),
+        (("company", "add", "Bad", "--contact-email", "not an address"), 2, "BadCallback"),
         (("members", "import", "/nonexistent.csv"), 2, "NoSuchFile"),
     ],
 )
@@ -91,3 +96,40 @@ def test_the_csv_import_reports_rejected_rows_and_exits_65(run, tmp_path, pool):
     assert result.returncode == 65
     assert result.stdout.strip() == "imported 1 member(s); rejected 1 row(s)"
     assert result.stderr.strip() == "row 3: email: must be a valid email"
+
+
+def test_onboarding_requires_a_channel_and_a_callback_can_be_cleared(run, pool):
+    made = run(
+        "company", "add", "Callback S.p.A.", "--callback", "https://ats.example/hook", "--json"
+    )
+    assert made.returncode == 0, made.stderr
+    company = json.loads(made.stdout)
+    assert company["delivery_secret"].startswith("whsec_")
+    company_id = company["company_id"]
+    # Clearing the only channel is refused: the referrals would have nowhere to go.
+    refused = run("company", "set-callback", company_id, "--clear")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("passaparola: BadCallback: ")
+    cleared = run(
+        "company", "set-callback", company_id, "--clear", "--contact-email", "hr@cb.example",
+        "--json",
+    )  # fmt: skip
+    assert cleared.returncode == 0, cleared.stderr
+    assert json.loads(cleared.stdout)["callback_url"] is None
+    assert json.loads(cleared.stdout)["contact_email"] == "hr@cb.example"
+    assert run("company", "set-callback", company_id, "http://ats.example/x").returncode == 2
+
+
+async def test_plain_http_callbacks_only_to_loopback_and_only_in_development(settings, pool):
+    from dataclasses import replace
+
+    from services.ingest import operators
+
+    production = replace(settings, loopback_http_callbacks=False)
+    development = replace(settings, loopback_http_callbacks=True)
+    with pytest.raises(operators.BadCallback):
+        operators.check_channel(production, "http://127.0.0.1:9/hook", None)
+    with pytest.raises(operators.BadCallback):
+        operators.check_channel(development, "http://ats.example/hook", None)
+    operators.check_channel(development, "http://127.0.0.1:9/hook", None)
+    operators.check_channel(production, "https://ats.example/hook", None)

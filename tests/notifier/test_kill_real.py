@@ -26,7 +26,9 @@ async def test_sigkill_mid_batch_duplicates_only_inside_the_smtp_window(
 
     publisher = await Publisher.create(await amqp.channel(), topology)
     port = free_port()
-    process = NotifierProcess(base_env(service_env, port), tmp_path / "notifier.log")
+    # A short lease: the emails the killed process had claimed are due again soon.
+    env = base_env(service_env, port, PASSAPAROLA_DELIVERY_LEASE_S="10")
+    process = NotifierProcess(env, tmp_path / "notifier.log")
     await process.start()
     try:
         box = Mailbox(domain())

@@ -271,11 +271,17 @@ async def test_withdrawn_or_closed_before_the_send_is_not_sent(notifier, publish
     assert "Still open" in text
     assert "Withdrawn one" not in text and "Closed one" not in text
     assert "settimanale" in str(mail.message["Subject"])
-    assert await states(pool, "m-w") == {
+    expected = {
         "p-keep": "sent",
         "p-withdrawn": "cancelled:match withdrawn",
         "p-closed": "cancelled:posting closed",
     }
+
+    async def recorded() -> bool:
+        # The sink has the mail a moment before the sender records the 250.
+        return await states(pool, "m-w") == expected
+
+    await eventually(recorded, what="the digest recorded as sent")
 
 
 async def test_a_redelivered_match_found_sends_one_email(notifier, publisher, settings, pool):
@@ -338,7 +344,7 @@ async def test_a_permanent_refusal_is_recorded_and_stops_mail_to_that_address(
 ):
     handler, port = refusing
     await notifier_factory(
-        PASSAPAROLA_SMTP_PORT=str(port), PASSAPAROLA_SMTP_RETRY_DELAYS_MS="300,600"
+        PASSAPAROLA_SMTP_PORT=str(port), PASSAPAROLA_DELIVERY_RETRY_DELAYS_MS="300,600"
     )
     gone, grey = "gone@refusing.example", "grey@refusing.example"
     await publish(
@@ -378,7 +384,8 @@ async def test_a_permanent_refusal_is_recorded_and_stops_mail_to_that_address(
     await eventually(suppressed_cancel, what="the next match to be cancelled")
     assert handler.rcpts.count(gone) == tries == 1
     logs = "".join(p.read_text() for p in tmp_path.glob("notifier-*.log"))
-    assert "email failed" in logs
+    assert '"event": "delivery settled"' in logs and '"reason": "smtp refused"' in logs
+    assert '"event": "delivery retried later"' in logs
     assert "gone@" not in logs and "grey@" not in logs, "an address reached the log"
 
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiosmtplib
 import pytest
 
 from services.notifier.planning import (
@@ -20,7 +19,7 @@ from services.notifier.planning import (
     parse_pause,
     plan,
 )
-from services.notifier.sender import address_hash, classify
+from services.notifier.sender import address_hash
 
 NOW = datetime(2025, 3, 4, 11, 0, tzinfo=UTC)  # 12:00 in Rome
 ROME = ZoneInfo("Europe/Rome")
@@ -145,23 +144,6 @@ def test_pause_and_closing_dates_parse_leniently():
     assert expired("2025-03-01", NOW)
     assert not expired("2025-03-04", NOW)
     assert not expired("whenever", NOW)
-
-
-def test_smtp_failures_are_classified():
-    refused = aiosmtplib.SMTPRecipientsRefused(
-        [aiosmtplib.SMTPRecipientRefused(550, "5.1.1 no such user", "a@b.example")]
-    )
-    assert classify(refused).kind == "permanent" and classify(refused).address
-    greylisted = aiosmtplib.SMTPRecipientsRefused(
-        [aiosmtplib.SMTPRecipientRefused(451, "4.7.1 try later", "a@b.example")]
-    )
-    assert classify(greylisted).kind == "transient"
-    assert classify(aiosmtplib.SMTPDataError(554, "rejected")).kind == "permanent"
-    assert not classify(aiosmtplib.SMTPDataError(554, "rejected")).address
-    assert classify(aiosmtplib.SMTPDataError(452, "full")).kind == "transient"
-    assert classify(aiosmtplib.SMTPServerDisconnected("gone")).kind == "transient"
-    assert classify(aiosmtplib.SMTPAuthenticationError(535, "bad")).kind == "transient"
-    assert classify(ConnectionResetError()).kind == "transient"
 
 
 def test_the_suppression_hash_is_keyed_and_normalised():

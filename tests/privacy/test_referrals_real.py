@@ -112,7 +112,7 @@ async def stack(service_env, tmp_path, amqp, pool, settings):
         "PASSAPAROLA_NOTIFIER_PORT": str(ports["notifier"]),
         "PASSAPAROLA_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
         "PASSAPAROLA_REFERRAL_HOLD_S": "2",
-        "PASSAPAROLA_REFERRAL_RETRY_DELAYS_MS": "200,400",
+        "PASSAPAROLA_DELIVERY_RETRY_DELAYS_MS": "200,400",
     }
     processes = [
         ServiceProcess(["-m", f"services.{name}"], env, port, tmp_path / f"{name}.log")

@@ -1,0 +1,129 @@
+"""Delivery runner speed: emails/s from the database to the local SMTP sink,
+through the whole runner (claim and commit, compose, ``sendmail``, record),
+with one sender or several side by side.
+
+    source <(STACK=demo deploy/local/stack.sh env)
+    .venv/bin/python -m benchmarks.delivery_bench [--emails 1000] [--senders 1 2]
+
+Works in a scratch database (created from the stack's server, dropped at the
+end), so the stack's own data is never touched. Each run plans N instant
+emails (one per member), then times the senders until every email is
+``sent``, and checks that the sink received each exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+
+from services.notifier import handlers
+from services.notifier.sender import SENDERS, Dispatcher
+from shared import db, migrations
+from shared.consumer import dispatch
+from shared.events import Envelope, MatchFound, MemberChanged
+from shared.sealing import Sealer
+from shared.settings import Settings
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "notifier" / "migrations"
+
+
+async def _scratch(settings: Settings) -> tuple[str, str]:
+    name = f"bench_delivery_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(settings.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = settings.database_url.rpartition("/")
+    return name, f"{base}/{name}"
+
+
+async def _drop(settings: Settings, name: str) -> None:
+    admin = await asyncpg.connect(settings.database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def run(settings: Settings, emails: int, senders: int, domain: str) -> float:
+    pool = await db.create_pool(settings, name="bench")
+    try:
+        async with pool.acquire() as conn:
+            await migrations.apply(conn, "notifier", MIGRATIONS)
+        handle = dispatch(handlers.HANDLERS)
+        sealer = Sealer([settings.secret_key])
+        for i in range(emails):
+            member = f"b{senders}-{i}"
+            contact = sealer.seal({"email": f"{member}@{domain}", "name": "Giulia Rossi"})
+            events = [
+                MemberChanged(
+                    member_id=member,
+                    revision=1,
+                    opted_in=True,
+                    language="it",
+                    timezone="Europe/Rome",
+                    sealed_contact=contact,
+                ),
+                MatchFound(
+                    match_id=str(uuid.uuid4()),
+                    posting_id="p-bench",
+                    member_id=member,
+                    score=0.8,
+                    explanation={},
+                    title="Executive Assistant",
+                    company_name="Bench S.p.A.",
+                    city="Milano",
+                ),
+            ]
+            async with pool.acquire() as conn, conn.transaction():
+                for event in events:
+                    await handle(Envelope.wrap(event, source="/bench"), conn)
+        planner = Dispatcher(pool, settings)
+        while await planner.plan_due():
+            pass
+        runners = [Dispatcher(pool, settings) for _ in range(senders)]
+        started = time.perf_counter()
+        while sum(await asyncio.gather(*(r.send_due() for r in runners))):
+            pass
+        elapsed = time.perf_counter() - started
+        for r in runners:
+            await r.close()
+        sent = await pool.fetchval("SELECT count(*) FROM notifier.emails WHERE state = 'sent'")
+        assert sent == emails, f"{sent} of {emails} sent"
+        assert sum(r.sent for r in runners) == emails, "an email was sent twice"
+        return emails / elapsed
+    finally:
+        await pool.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=1000)
+    parser.add_argument("--senders", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    base = Settings.from_env(os.environ)
+    for senders in args.senders:
+        name, url = await _scratch(base)
+        try:
+            settings = replace(base, database_url=url)
+            domain = f"bench{uuid.uuid4().hex[:6]}.example"
+            rate = await run(settings, args.emails, senders, domain)
+        finally:
+            await _drop(base, name)
+        print(
+            f"{args.emails} emails, {senders} sender(s) side by side "
+            f"(each {SENDERS} SMTP connections): {rate:.0f} emails/s",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
