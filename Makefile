@@ -50,10 +50,11 @@ format: venv
 
 # Member-facing text: extract the msgids from the code and the templates
 # (babel.cfg), then merge them into each language's .po for a translator.
+# Locations name the file only, so moving code does not rewrite the catalogs.
 # Catalogs are compiled when the notifier starts; nothing else to build.
 i18n: venv
 	@mkdir -p var
-	$(VENV)/bin/pybabel extract -F babel.cfg --omit-header -w 100 -o var/messages.pot .
+	$(VENV)/bin/pybabel extract -F babel.cfg --omit-header --add-location=file -w 100 -o var/messages.pot .
 	$(VENV)/bin/pybabel update -i var/messages.pot -d services/notifier/locale -D messages \
 		--no-fuzzy-matching --ignore-obsolete -w 100
 

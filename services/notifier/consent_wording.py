@@ -49,6 +49,7 @@ class ConsentWording:
     fwd_sent_text: str
     # the forwarded email
     mail_subject: str
+    mail_someone: str  # {name} when the forwarder gave none
     mail_intro: str  # {name}
     mail_note: str  # {name}
     mail_apply: str
@@ -116,6 +117,7 @@ def _consent_wording(_: Callable[[str], str]) -> ConsentWording:
         fwd_sent_title=_("Sent to your colleague"),
         fwd_sent_text=_("Thank you for passing the word. We do not keep their address."),
         mail_subject=_("An opening a colleague thought of you for"),
+        mail_someone=_("Someone you know"),
         mail_intro=_(
             "{name} thought this opening might interest you and forwarded it through passaparola."
         ),
