@@ -116,7 +116,7 @@ def _consent_wording(_: Callable[[str], str]) -> ConsentWording:
         fwd_again=_("You have already sent this colleague an opening today."),
         fwd_sent_title=_("Sent to your colleague"),
         fwd_sent_text=_("Thank you for passing the word. We do not keep their address."),
-        mail_subject=_("An opening a colleague thought of you for"),
+        mail_subject=_("A colleague thought of you for an opening"),
         mail_someone=_("Someone you know"),
         mail_intro=_(
             "{name} thought this opening might interest you and forwarded it through passaparola."

@@ -89,7 +89,7 @@ class PageWording:
 def _page_wording(_: Callable[[str], str]) -> PageWording:
     # ``_`` is the catalog's gettext: Babel extracts the literal passed to it.
     return PageWording(
-        footer=_("This page is only for you: please don't share its address. No tracking, ever."),
+        footer=_("This page is only for you: please don't share its address. We do not track you."),
         invalid_title=_("This link doesn't work"),
         invalid_text=_(
             "It may have been cut short or changed on the way. Open it again from the "
@@ -141,7 +141,7 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
         saved_text=_("Thank you. Our next emails will follow your new preferences."),
         nfm_title=_("Not for me"),
         nfm_text=_(
-            "Thank you for telling us. Why it does not fit helps us choose better for "
+            "Thank you for telling us. Knowing why helps us choose better for "
             "you; the company is told nothing."
         ),
         nfm_reason=_("Why? (optional)"),

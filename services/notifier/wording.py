@@ -96,7 +96,7 @@ def _wording(_: Callable[[str], str]) -> Wording:
         place_same_city_bare=_("It is in the city where you want to work."),
         place_same_region=_("It is in your area ({city})."),
         place_same_region_bare=_("It is in your area."),
-        place_remote=_("It can be done fully remotely."),
+        place_remote=_("You can work fully remotely."),
         place_hybrid=_("You can work partly from home; the office is in {city}."),
         place_hybrid_bare=_("You can work partly from home."),
         languages_required=_("You speak the languages it asks for: {languages}."),

@@ -38,7 +38,7 @@ def test_full_explanation_in_italian_and_swedish():
     italian = explain(FULL, "it")
     assert "È il ruolo che cerchi: Assistente di direzione." in italian
     assert "Parli le lingue richieste: italiano e inglese." in italian
-    assert "Costituisce un vantaggio: svedese." in italian
+    assert "Titolo preferenziale: svedese." in italian
     swedish = explain(FULL, "sv")
     assert "Det är rollen du söker: Ledningsassistent." in swedish
     assert "Du talar språken som krävs: italienska och engelska." in swedish
@@ -58,7 +58,7 @@ def test_close_roles_name_both():
     [
         ({"kind": "same_region", "city": "Bergamo"}, "It is in your area (Bergamo)."),
         ({"kind": "same_region"}, "It is in your area."),
-        ({"kind": "remote", "city": "ignored"}, "It can be done fully remotely."),
+        ({"kind": "remote", "city": "ignored"}, "You can work fully remotely."),
         (
             {"kind": "hybrid", "city": "Torino"},
             "You can work partly from home; the office is in Torino.",
@@ -90,7 +90,7 @@ def test_unknown_keys_and_values_are_ignored():
 )
 def test_malformed_parts_are_dropped_not_raised(broken):
     assert explain({**broken, "place": {"kind": "remote"}}, "en") == [
-        "It can be done fully remotely."
+        "You can work fully remotely."
     ]
 
 

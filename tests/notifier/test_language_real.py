@@ -97,8 +97,8 @@ def _everything_read(mail: Mail) -> str:
             [
                 "Il ruolo, Assistente di laboratorio, è vicino a quello che cerchi (Segreteria).",
                 "Puoi lavorare in parte da casa; la sede è a Bergamo.",
-                "Costituisce un vantaggio: francese.",
-                "hai chiesto di ricevere aggiornamenti",
+                "Titolo preferenziale: francese.",
+                "Ti scriviamo perché hai chiesto di ricevere aggiornamenti",
             ],
         ),
         (
