@@ -42,7 +42,13 @@ from services.notifier.catalogs import translations
 from services.notifier.explain import explain
 from services.notifier.sanitise import clean_inline, strip_controls
 from services.notifier.schedule import member_zone
-from services.notifier.wording import BABEL_LOCALE, WORDING, Language, language_of
+from services.notifier.wording import (
+    BABEL_LOCALE,
+    WORDING,
+    Language,
+    digest_intro,
+    language_of,
+)
 
 __all__ = [
     "EXPECTED_HEADERS",
@@ -337,7 +343,7 @@ def _context(
         "preheader": wording.preheader,
         "greeting": wording.greeting_named.format(name=name) if name else wording.greeting,
         "heading": heading,
-        "intro": wording.intro_instant if kind == "instant" else wording.intro_digest,
+        "intro": wording.intro_instant if kind == "instant" else digest_intro(language, len(jobs)),
         "date_label": format_date(local_day, format="long", locale=locale),
         "padding": _PREHEADER_PADDING,
         "jobs": [_job_view(job, language) for job in jobs],

@@ -43,7 +43,6 @@ class Wording:
     intro_instant: str
     heading_daily: str
     heading_weekly: str
-    intro_digest: str
     posted_on: str  # {date}
     # --- reasons, rendered from the matcher's explanation -------------------------
     role_exact: str  # {role}
@@ -82,10 +81,6 @@ def _wording(_: Callable[[str], str]) -> Wording:
         ),
         heading_daily=_("Today's selection for you"),
         heading_weekly=_("This week's selection for you"),
-        intro_digest=_(
-            "We have looked through the latest openings and kept only those that truly "
-            "fit your profile, the best first."
-        ),
         posted_on=_("Posted on {date}"),
         role_exact=_("It is the role you are looking for: {role}."),
         role_close=_("The role, {posting}, is close to what you are looking for ({member})."),
@@ -171,6 +166,22 @@ def _pgettext(language: Language) -> Callable[[str, str], str]:
 ROLE_NAMES: dict[Language, Mapping[str, str]] = {
     language: MappingProxyType(_role_names(_pgettext(language))) for language in LANGUAGES
 }
+
+
+def digest_intro(language: Language, count: int) -> str:
+    """The digest's first sentence, which says how many openings it keeps.
+
+    A plural through ngettext: Italian has three plural forms in the catalogs
+    (CLDR's "one", "many", "other"), Swedish and English two.
+    """
+    sentence = translations(language).ngettext(
+        "We have looked through the latest openings and kept only one that truly fits "
+        "your profile.",
+        "We have looked through the latest openings and kept only the {count} that truly "
+        "fit your profile, the best first.",
+        count,
+    )
+    return str(sentence).format(count=count)
 
 
 def language_of(code: str | None) -> Language:

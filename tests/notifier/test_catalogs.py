@@ -12,14 +12,14 @@ import string
 from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
 
 from services.matcher.taxonomy import default_taxonomy
 from services.notifier.catalogs import catalog_path
 from services.notifier.explain import explain
-from services.notifier.wording import LANGUAGES, ROLE_NAMES
+from services.notifier.wording import LANGUAGES, ROLE_NAMES, digest_intro
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,29 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
 
 
 def _keys(catalog: Catalog) -> set[tuple[str | None, str]]:
-    return {(m.context, str(m.id)) for m in catalog if m.id}
+    return {(m.context, _msgid(m)) for m in catalog if m.id}
+
+
+def _msgid(message: Message) -> str:
+    return message.id[0] if message.pluralizable else str(message.id)
+
+
+def forms(value: object) -> list[str]:
+    """A msgstr as a list: one string, or a plural's forms."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [str(form) for form in value]
+    return []
+
+
+def _pairs(message: Message) -> list[tuple[str, str]]:
+    """(source, translation) for each form: a plural's first form translates the
+    singular, every other form the plural."""
+    if not message.pluralizable:
+        return [(str(message.id), str(message.string))]
+    singular, plural = message.id[0], message.id[1]
+    return [(singular if i == 0 else plural, s) for i, s in enumerate(forms(message.string))]
 
 
 def _placeholders(text: str) -> set[str]:
@@ -84,8 +106,10 @@ def test_every_entry_is_translated_and_not_fuzzy(language):
         if not message.id:
             continue
         assert not message.fuzzy, (language, message.id)
-        assert isinstance(message.string, str), (language, message.id)
-        assert message.string.strip(), (language, message.id)
+        if message.pluralizable:
+            assert len(forms(message.string)) == catalog.num_plurals, (language, message.id)
+        for _, translation in _pairs(message):
+            assert translation.strip(), (language, message.id)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -96,9 +120,23 @@ def test_translations_keep_the_placeholders_and_hold_no_markup(language):
     for message in _read(catalog_path(language)):
         if not message.id:
             continue
-        text = str(message.string)
-        assert _placeholders(text) == _placeholders(str(message.id)), (language, message.id)
-        assert not set(text) & set("<>&"), (language, message.id)
+        for source, text in _pairs(message):
+            assert _placeholders(text) == _placeholders(source), (language, message.id)
+            assert not set(text) & set("<>&"), (language, message.id)
+
+
+@pytest.mark.parametrize(
+    ("language", "one", "three"),
+    [
+        ("it", "tenuto solo quella davvero", "tenuto solo le 3 davvero"),
+        ("sv", "behållit bara en som", "behållit bara de 3 som"),
+        ("en", "kept only one that truly fits", "kept only the 3 that truly fit"),
+    ],
+)
+def test_the_digest_says_how_many_openings_it_keeps_in_the_right_plural(language, one, three):
+    assert one in digest_intro(language, 1)
+    assert three in digest_intro(language, 3)
+    assert "{count}" not in digest_intro(language, 1_000_000)
 
 
 def test_a_fuzzy_entry_is_caught(tmp_path):

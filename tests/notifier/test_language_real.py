@@ -27,7 +27,7 @@ from tests.notifier.real import (
     match_event,
     member_event,
 )
-from tests.notifier.test_catalogs import LOANWORDS
+from tests.notifier.test_catalogs import LOANWORDS, forms
 
 pytestmark = pytest.mark.real
 
@@ -51,7 +51,8 @@ def _english_sentences() -> list[str]:
     for message in catalog:
         if not message.id or message.context == "role":
             continue
-        for literal, *_ in string.Formatter().parse(str(message.string)):
+        texts = forms(message.string)
+        for literal, *_ in (part for text in texts for part in string.Formatter().parse(text)):
             literal = literal.strip(" .,:;·()")
             # Short fragments ("Hello", "Pause") could be a word of the
             # company's own text; sentences cannot.
