@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 LOCAL := deploy/local
 
-.PHONY: help venv up down status demo test chaos lint format clean
+.PHONY: help venv up down status demo test chaos lint format i18n clean
 
 help:
 	@echo "make demo    a fresh local stack, the demo played through it (leaves it up)"
@@ -12,6 +12,7 @@ help:
 	@echo "make chaos   the chaos suite's full profile alone (about 11 minutes)"
 	@echo "make up      start the local stack in the background; make down stops it"
 	@echo "make status  what is running; make lint  ruff and mypy"
+	@echo "make i18n    merge new or changed member-facing text into the .po catalogs"
 
 venv: $(VENV)/.installed
 
@@ -46,6 +47,16 @@ lint: venv
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Member-facing text: extract the msgids from the code and the templates
+# (babel.cfg), then merge them into each language's .po for a translator.
+# Locations name the file only, so moving code does not rewrite the catalogs.
+# Catalogs are compiled when the notifier starts; nothing else to build.
+i18n: venv
+	@mkdir -p var
+	$(VENV)/bin/pybabel extract -F babel.cfg --omit-header --add-location=file -w 100 -o var/messages.pot .
+	$(VENV)/bin/pybabel update -i var/messages.pot -d services/notifier/locale -D messages \
+		--no-fuzzy-matching --ignore-obsolete -w 100
 
 clean: down
 	rm -rf var $(VENV)

@@ -38,10 +38,17 @@ import jinja2
 from babel.dates import format_date, format_skeleton
 from markupsafe import Markup
 
+from services.notifier.catalogs import translations
 from services.notifier.explain import explain
 from services.notifier.sanitise import clean_inline, strip_controls
 from services.notifier.schedule import member_zone
-from services.notifier.wording import BABEL_LOCALE, WORDING, Language, language_of
+from services.notifier.wording import (
+    BABEL_LOCALE,
+    WORDING,
+    Language,
+    digest_intro,
+    language_of,
+)
 
 __all__ = [
     "EXPECTED_HEADERS",
@@ -288,8 +295,8 @@ def _compose(
     subject = subject_template.format(date=format_skeleton("MMMMd", local_day, locale=locale))
 
     context = _context(kind, language, recipient, jobs, links, local_day, subject)
-    text = _render("txt", kind, context)
-    html = _render("html", kind, context)
+    text = _render("txt", kind, language, context)
+    html = _render("html", kind, language, context)
 
     msg = EmailMessage(policy=_BUILD_POLICY)
     msg["From"] = Address(display_name=SENDER_NAME, addr_spec=from_address)
@@ -332,11 +339,11 @@ def _context(
     }[kind]
     return {
         "lang": language,
-        "t": wording,
         "subject": subject,
+        "preheader": wording.preheader,
         "greeting": wording.greeting_named.format(name=name) if name else wording.greeting,
         "heading": heading,
-        "intro": wording.intro_instant if kind == "instant" else wording.intro_digest,
+        "intro": wording.intro_instant if kind == "instant" else digest_intro(language, len(jobs)),
         "date_label": format_date(local_day, format="long", locale=locale),
         "padding": _PREHEADER_PADDING,
         "jobs": [_job_view(job, language) for job in jobs],
@@ -383,17 +390,23 @@ def _link(url: str) -> str:
     return url
 
 
-def _render(fmt: Literal["txt", "html"], kind: str, context: dict[str, Any]) -> str:
+def _render(
+    fmt: Literal["txt", "html"], kind: str, language: Language, context: dict[str, Any]
+) -> str:
     name = "instant" if kind == "instant" else "digest"
-    return _environment(fmt).get_template(f"{name}.{fmt}.j2").render(context)
+    return _environment(fmt, language).get_template(f"{name}.{fmt}.j2").render(context)
 
 
 @functools.cache
-def _environment(fmt: Literal["txt", "html"]) -> jinja2.Environment:
-    # In both, every printed value also loses its control characters: a second
-    # line of defence behind ``clean_inline``.
+def _environment(fmt: Literal["txt", "html"], language: Language) -> jinja2.Environment:
+    # One environment per format and language: Jinja2's i18n extension binds
+    # the catalog to the environment, and six small environments cost less
+    # than installing a catalog on every render. In both formats, every printed
+    # value also loses its control characters: a second line of defence behind
+    # ``clean_inline``.
     options: dict[str, Any] = {
         "loader": jinja2.FileSystemLoader(_TEMPLATES),
+        "extensions": ["jinja2.ext.i18n"],
         "undefined": jinja2.StrictUndefined,
         "trim_blocks": True,
         "lstrip_blocks": True,
@@ -402,9 +415,15 @@ def _environment(fmt: Literal["txt", "html"]) -> jinja2.Environment:
         "auto_reload": False,
     }
     if fmt == "html":
-        return jinja2.Environment(autoescape=True, **options)
-    # The plain-text part is not HTML: escaping would print "&amp;" to the reader.
-    return jinja2.Environment(autoescape=False, **options)  # noqa: S701
+        environment = jinja2.Environment(autoescape=True, **options)
+    else:
+        # The plain-text part is not HTML: escaping would print "&amp;" to the reader.
+        environment = jinja2.Environment(autoescape=False, **options)  # noqa: S701
+    # newstyle: a placeholder left unfilled is an error rather than a silent
+    # "%(x)s". Jinja2 prints catalog text as written, unescaped: it is ours,
+    # and a test keeps markup characters out of the catalogs.
+    environment.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return environment
 
 
 def _finalize(value: Any) -> Any:

@@ -280,7 +280,7 @@ def forward_message(
         now=now,
     )
     never_url = f"{settings.public_url.rstrip('/')}/x/{never}"
-    name = clean_inline(send.get("from_name"), limit=80) or "A colleague"
+    name = clean_inline(send.get("from_name"), limit=80) or w.mail_someone
     job = send.get("job", {})
     lines = [w.mail_intro.format(name=name), ""]
     note = strip_controls(str(send.get("note") or "")).strip()

@@ -49,14 +49,17 @@ def explain(explanation: object, language: Language) -> list[str]:
 
 
 def role_name(role_id: object, language: Language) -> str:
-    """A taxonomy role id as a person would say it; unknown ids are humanised."""
+    """A taxonomy role id as a person would say it in ``language``; "" if the
+    catalogs have no name for it.
+
+    An unknown id (a role added to the matcher's taxonomy later, or one the
+    ESCO import made, ``esco:<code>``) is not humanised: its id is English, and
+    an English word in an Italian or Swedish email reads as a mistake. The
+    reason is then said without naming the role.
+    """
     if not isinstance(role_id, str):
         return ""
-    names = ROLE_NAMES.get(role_id.strip().lower())
-    if names is not None:
-        return names[language]
-    words = clean_inline(role_id.replace("-", " ").replace("_", " "), limit=60)
-    return words[:1].upper() + words[1:]
+    return ROLE_NAMES[language].get(role_id.strip().lower(), "")
 
 
 def language_name(code: object, language: Language) -> str:
@@ -71,15 +74,20 @@ def language_name(code: object, language: Language) -> str:
 
 
 def _title(part: Any, w: Wording, language: Language) -> list[str]:
-    posting = role_name(part.get("posting_role"), language)
-    member = role_name(part.get("member_role"), language)
+    posting_id, member_id = part.get("posting_role"), part.get("member_role")
+    posting = role_name(posting_id, language)
+    member = role_name(member_id, language)
     if posting and member:
         if posting == member:
             return [w.role_exact.format(role=posting)]
         return [w.role_close.format(posting=posting, member=member)]
-    if posting:
-        return [w.role_only.format(role=posting)]
-    return []
+    if not isinstance(posting_id, str) or not posting_id.strip():
+        return []
+    if isinstance(member_id, str) and member_id.strip():
+        # At least one of the two roles has no name in the catalogs.
+        same = posting_id.strip().lower() == member_id.strip().lower()
+        return [w.role_exact_unnamed if same else w.role_close_unnamed]
+    return [w.role_only.format(role=posting)] if posting else []
 
 
 def _place(part: Any, w: Wording, language: Language) -> list[str]:

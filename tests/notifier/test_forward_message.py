@@ -53,3 +53,26 @@ def test_a_header_beyond_the_forwards_own_is_refused():
     msg["Reply-To"] = "someone@example.com"
     with pytest.raises(UnsafeMessage, match="unexpected header block"):
         serialise(msg, FORWARD_HEADERS)
+
+
+@pytest.mark.parametrize(
+    ("language", "subject", "someone"),
+    [
+        ("it", "Una persona che conosci ti segnala un'opportunità", "Una persona che conosci"),
+        ("sv", "En kollega tipsar dig om en tjänst", "En kollega"),
+    ],
+)
+def test_a_forward_without_the_forwarders_name_reads_in_the_colleagues_language(
+    language, subject, someone
+):
+    send = {"address": COLLEAGUE, "language": language, "from_name": "", "job": {"title": "EA"}}
+    parsed = email.message_from_bytes(
+        serialise(forward_message(SETTINGS, uuid.uuid4(), send, NOW), FORWARD_HEADERS),
+        policy=email.policy.default,
+    )
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["Subject"] == subject
+    text = parsed.get_content()
+    assert text.startswith(someone + " ")
+    for english in ("A colleague", "colleague", "Someone", "How to apply", "opening"):
+        assert english not in text

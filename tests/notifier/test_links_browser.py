@@ -161,7 +161,7 @@ async def test_members_click_through_their_links(browser, emailed, pool, tmp_pat
 
     # Unsubscribe: GET only asks (scanners follow links), POST acts.
     await page.goto(links["u"])
-    assert await page.locator("h1").inner_text() == "Sluta få de här mejlen?"
+    assert await page.locator("h1").inner_text() == "Vill du sluta få de här mejlen?"
     await page.screenshot(path=shots / "unsubscribe.png", full_page=True)
     assert await _unsubscribed(pool) is False
     await page.click("button[type=submit]")
