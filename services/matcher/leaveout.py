@@ -68,6 +68,7 @@ class Held:
     uri: str
     lang: str
     label: str
+    group: str = ""  # the occupation's ISCO group: its siblings are the hard negatives
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,7 +93,9 @@ def split_concepts(concepts: Mapping[str, esco.EscoConcept], share: float = HOLD
             kept_keys = {fold(label) for label in keep}
             # A held-out label spelled like a kept one (case, accents) is no test.
             held.extend(
-                Held(uri, lang, label) for label in sorted(out) if fold(label) not in kept_keys
+                Held(uri, lang, label, concept.isco_group)
+                for label in sorted(out)
+                if fold(label) not in kept_keys
             )
             kept[lang] = keep
         tune[uri] = dataclasses.replace(concept, labels=kept)
@@ -154,24 +157,22 @@ def frozen_pairs(titles: Sequence[FrozenTitle], fits: set[frozenset[str]]) -> di
 
 # --- held-out similarity pairs -------------------------------------------------------------------
 
-_CONTENT = 4  # letters a word needs to count as shared between two labels
 # Occupations whose held-out labels make similarity pairs (a fixed sample:
 # resolving every held-out label through the ESCO-extended matcher is slow).
 PAIR_SHARE = 0.25
 
 
 def held_pairs(held: Sequence[Held]) -> dict[str, list[Pair]]:
-    """Pairs of held-out labels: of one occupation (fits), and of two
-    occupations sharing a word (hard non-fits), by language pair."""
+    """Pairs of held-out labels, by language pair: two labels of one occupation
+    (a fit), and for each such pair the first label against a held-out label,
+    in the second one's language, of a sibling occupation in the same ISCO
+    group (a hard non-fit: "legal secretary" against "medical secretary")."""
     by_uri: dict[str, list[Held]] = defaultdict(list)
+    siblings: dict[tuple[str, str], list[Held]] = defaultdict(list)
     for h in held:
+        siblings[(h.group, h.lang)].append(h)
         if bucket(h.uri, "pairs") < PAIR_SHARE:
             by_uri[h.uri].append(h)
-    by_word: dict[str, list[Held]] = defaultdict(list)
-    for h in held:
-        for word in set(fold(h.label).split()):
-            if len(word) >= _CONTENT:
-                by_word[word].append(h)
     out: dict[str, list[Pair]] = defaultdict(list)
 
     def add(a: Held, b: Held, label: bool) -> None:
@@ -184,19 +185,12 @@ def held_pairs(held: Sequence[Held]) -> dict[str, list[Pair]]:
         labels = sorted(by_uri[uri], key=lambda h: bucket(h.uri, h.label))
         for a, b in itertools.islice(itertools.combinations(labels, 2), 3):
             add(a, b, True)
-        for a in labels[:2]:
             others = sorted(
-                {
-                    o
-                    for word in set(fold(a.label).split())
-                    if len(word) >= _CONTENT
-                    for o in by_word[word]
-                    if o.uri != uri
-                },
-                key=lambda h: bucket(a.uri + h.uri, h.label),
+                (o for o in siblings[(b.group, b.lang)] if o.uri != uri),
+                key=lambda o: bucket(a.label + b.label, o.uri + o.label),
             )
-            for other in others[:2]:
-                add(a, other, False)
+            if others:
+                add(a, others[0], False)
     return dict(out)
 
 
@@ -378,7 +372,7 @@ def link_markdown(title: str, table: Mapping[tuple[str, str], Mapping[str, LinkM
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--esco", type=Path, required=True)
-    parser.add_argument("--frozen", type=Path, required=True)
+    parser.add_argument("--frozen", type=Path, default=None, help="the frozen titles (TSV)")
     parser.add_argument(
         "--part",
         choices=("held", "tune"),
@@ -416,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if do_similarity:
         print()
         print(similarity_markdown("titles similarity", held_pairs(split.held), rules), flush=True)
-    if args.part == "held":
+    if args.part == "held" and args.frozen is not None:
         titles, fits = read_frozen(args.frozen)
         uri_of = {c.code: c.uri for c in concepts.values()}
         full_concepts = linker_concepts(concepts.values())

@@ -164,10 +164,16 @@ class Linker:
         return str(found[0])
 
     def link(
-        self, title: str, top: int = 10, languages: Collection[str] | None = None
+        self,
+        title: str,
+        top: int = 10,
+        languages: Collection[str] | None = None,
+        *,
+        require_head: bool = False,
     ) -> list[Link]:
         """The ``top`` concepts for ``title``, best first; only labels in
-        ``languages`` count when given."""
+        ``languages`` count when given, and with ``require_head`` only labels
+        whose head noun is the title's."""
         terms = analyze(title)
         meets, qnorm = self._query_terms(terms)
         if not terms.text:
@@ -199,6 +205,12 @@ class Linker:
         for slot, dot in dots.items():
             label = self._labels[slot]
             if languages is not None and label.lang not in languages:
+                continue
+            # A strict caller (the matcher) wants the label's own head to be the
+            # title's head, in the same words: translations learned from a
+            # small taxonomy are too loose to stand for a head, and "assistant
+            # store manager" is no kind of "sales manager".
+            if require_head and (head is None or label.head != head):
                 continue
             score = min(dot / (qnorm * label.norm), 1.0)
             if heads:

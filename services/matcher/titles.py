@@ -373,7 +373,9 @@ class TitleMatcher:
 
         if analyze(title).generic:
             return {}
-        links = self.linker.link(title, top=5)
+        # The head noun must be there: a "sales manager" is no sales assistant,
+        # however much else they share.
+        links = self.linker.link(title, top=5, require_head=True)
         if not links or links[0].score < self.weights.link_min:
             return {}
         floor = links[0].score - self.weights.link_margin
