@@ -2,6 +2,7 @@
 
     passaparola titles classify [TITLE...] [--esco DIR]     # or titles on stdin
     passaparola titles similarity [--esco DIR]              # "a<TAB>b" lines on stdin
+    passaparola titles link --esco DIR [--top K]            # titles on stdin -> ESCO concepts
     passaparola match explain POSTING.json                  # dry run on the member read model
     passaparola taxonomy import-esco DIR                    # store ESCO titles for the matcher
     passaparola companies same             # "employer | alias<TAB>posting company" lines on stdin
@@ -76,6 +77,7 @@ def register(sub: Any) -> None:
     )
     similarity.add_argument("--esco", type=Path, help="extend the taxonomy with this ESCO export")
     similarity.set_defaults(func=_named_errors(_similarity))
+    _register_link(titles_sub)
 
     match = sub.add_parser("match", help="the matcher's decisions, for operators")
     match_sub = match.add_subparsers(dest="match_command", required=True, metavar="ACTION")
@@ -149,6 +151,59 @@ def _similarity(args: argparse.Namespace) -> int:
         print(json.dumps(item, ensure_ascii=False))
     # Bad lines are reported in place and the run goes on; the exit code says so.
     return EXIT_DATA if failed else 0
+
+
+# --- titles link ------------------------------------------------------------------------------
+
+
+def _register_link(titles_sub: Any) -> None:
+    link = titles_sub.add_parser(
+        "link",
+        help='titles on stdin, one a line -> {"title", "concepts": [{"uri", "score"}]}, best first',
+    )
+    link.add_argument(
+        "--esco", type=Path, required=True, help="an ESCO occupations CSV export directory"
+    )
+    link.add_argument("--top", type=_positive, default=10, help="concepts per title (10)")
+    link.set_defaults(func=_named_errors(_link))
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def _link(args: argparse.Namespace) -> int:
+    from services.matcher import esco
+    from services.matcher.linker import Linker
+
+    directory: Path = args.esco
+    if not directory.is_dir():
+        raise CommandError("EscoNotFound", f"{directory} is not a directory", EXIT_NOINPUT)
+    try:
+        concepts = esco.read_concepts(directory)
+    except FileNotFoundError:
+        raise CommandError(
+            "EscoNotFound", f"{directory} holds no occupations_<lang>.csv", EXIT_NOINPUT
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, csv.Error) as exc:
+        raise CommandError("BadEsco", f"cannot read {directory}: {exc}", EXIT_DATA) from None
+    if not concepts:
+        raise CommandError("BadEsco", f"{directory}: no concept has a label", EXIT_DATA)
+    linker = Linker(concepts)
+    for line in sys.stdin:
+        title = line.strip()
+        if not title:
+            continue
+        links = linker.link(title, top=args.top)
+        concepts_out = [{"uri": link.uri, "score": link.score} for link in links]
+        print(json.dumps({"title": title, "concepts": concepts_out}, ensure_ascii=False))
+    return 0
 
 
 # --- match explain ------------------------------------------------------------------------------

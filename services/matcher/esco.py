@@ -26,6 +26,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from services.matcher.linker import Concept
 from services.matcher.taxonomy import LANGUAGES, Role, Taxonomy
 from services.matcher.titles import TitleMatcher, normalize_title
 
@@ -197,3 +198,26 @@ def extend_taxonomy(
 def load_taxonomy(directory: Path, base: TitleMatcher | None = None) -> Taxonomy:
     """Parse an ESCO export directory and extend the (default) taxonomy with it."""
     return extend_taxonomy(base or TitleMatcher(), parse_dir(directory))
+
+
+def read_concepts(directory: Path) -> list[Concept]:
+    """Every concept of every ``occupations_<lang>.csv`` in ``directory``, for
+    the linker: whatever languages are present, only ``conceptUri``,
+    ``preferredLabel``, ``altLabels`` and ``hiddenLabels`` are read.
+
+    A directory without any such file is an error (``FileNotFoundError``).
+    """
+    files = sorted(directory.glob("occupations_*.csv"))
+    if not files:
+        raise FileNotFoundError(directory / "occupations_<lang>.csv")
+    labels: dict[str, list[tuple[str, str]]] = {}
+    for path in files:
+        lang = path.stem.removeprefix("occupations_")
+        for row in read_occupations(path):
+            bucket = labels.setdefault(row["conceptUri"], [])
+            for column in ("preferredLabel", "altLabels", "hiddenLabels"):
+                for label in split_cell(row.get(column)):
+                    for form in split_gender(label):
+                        if (lang, form) not in bucket:
+                            bucket.append((lang, form))
+    return [Concept(uri, tuple(found)) for uri, found in labels.items() if found]

@@ -494,8 +494,10 @@ AFFINITY: dict[tuple[str, str], float] = {
     ("team-assistant", "project-assistant"): 0.75,
     ("team-assistant", "office-manager"): 0.6,
     ("secretary", "administrative-assistant"): 0.75,
-    ("secretary", "legal-secretary"): 0.75,
-    ("secretary", "medical-secretary"): 0.75,
+    # Below the bar (issue 13): a legal or medical secretary is a specialised
+    # job; the general role must not swallow it, nor it the general role.
+    ("secretary", "legal-secretary"): 0.7,
+    ("secretary", "medical-secretary"): 0.7,
     ("secretary", "receptionist"): 0.6,
     ("secretary", "office-manager"): 0.6,
     ("administrative-assistant", "office-manager"): 0.75,

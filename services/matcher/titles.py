@@ -25,13 +25,16 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from services.matcher.taxonomy import Taxonomy, default_taxonomy
 from services.matcher.weights import DEFAULT_WEIGHTS, Weights
+
+if TYPE_CHECKING:  # linker imports this module (fold), so it is imported when first used
+    from services.matcher.linker import Linker
 
 # --- normalisation ------------------------------------------------------------------------
 
@@ -135,6 +138,9 @@ _QUALIFIERS = re.compile(
     )
     + r")(?!\w)"
 )
+
+# Contract, level and language qualifiers, shared with ``title_terms``.
+QUALIFIERS = _QUALIFIERS
 
 # Alternatives inside one title: "Segretaria / Receptionist", "EA - Milano".
 _SEGMENTS = re.compile(r"\s*(?:/|\||;|,|\+|&|\s[-–—]\s|\s(?:e|and|och|o|or|eller|oppure)\s)\s*")
@@ -315,6 +321,22 @@ class TitleMatcher:
         self._keys = sorted(self._key_roles)
         self._compact = [compact(k) for k in self._keys]
         self.resolution = functools.lru_cache(maxsize=200_000)(self._resolution)
+        self._linker: Linker | None = None
+
+    @property
+    def linker(self) -> Linker:
+        """The taxonomy's titles as a linker index (each role a concept), built
+        on first use: most titles resolve without it."""
+        if self._linker is None:
+            from services.matcher.linker import Concept, Linker
+
+            self._linker = Linker(
+                [
+                    Concept(role.id, tuple(role.all_titles()))
+                    for role in self.taxonomy.roles.values()
+                ]
+            )
+        return self._linker
 
     def ambiguous_keys(self) -> dict[str, frozenset[str]]:
         """Taxonomy titles that normalise to the same key in several roles."""
@@ -337,8 +359,31 @@ class TitleMatcher:
                     found[role] = hit
         if not found:
             found = self._margin(self._qualified(whole))
+        if not found:
+            found = self._linked(title)
         ordered = sorted(found.values(), key=lambda r: (-r.score, r.role))
         return Resolution(whole, tuple(ordered))
+
+    def _linked(self, title: str) -> dict[str, ResolvedRole]:
+        # The title as terms (lemmas, compound parts, head noun, without the ad's
+        # wording) against every role's titles: "Vi söker nu en
+        # ledningsassistent till expansivt företag i Malmö", "Assistenti di
+        # direzione", "Skolreceptionist".
+        from services.matcher.title_terms import analyze
+
+        if analyze(title).generic:
+            return {}
+        # The head noun must be there: a "sales manager" is no sales assistant,
+        # however much else they share.
+        links = self.linker.link(title, top=5, require_head=True)
+        if not links or links[0].score < self.weights.link_min:
+            return {}
+        floor = links[0].score - self.weights.link_margin
+        return {
+            link.uri: ResolvedRole(link.uri, round(link.score * 100, 1), "link")
+            for link in links
+            if link.score >= floor
+        }
 
     def _resolve_key(self, key: str) -> dict[str, ResolvedRole]:
         return self._margin(self._full(key) or self._qualified(key))

@@ -28,6 +28,11 @@ class Weights:
     min_role_affinity: float = 0.75
     # Two titles that neither resolve match only when nearly identical.
     unknown_min: float = 90.0
+    # A title that resolves to no taxonomy title is linked (``linker.py``: lemmas,
+    # compounds, head noun, ad wording removed) to the roles whose titles score
+    # at least this (0..1), keeping those within ``link_margin`` of the best.
+    link_min: float = 0.7
+    link_margin: float = 0.03
 
     # --- the score of a match, 0..1 -----------------------------------------------------
     # Components without information (no nice-to-have languages in the posting,

@@ -133,3 +133,44 @@ def test_language_codes_and_seniority_are_normalised():
 def test_weights_are_one_frozen_object():
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEFAULT_WEIGHTS.threshold = 0.1  # type: ignore[misc]
+
+
+# --- titles nobody wrote down (issue 13) ----------------------------------------------------
+
+
+def test_ad_wording_compounds_and_inflections_reach_the_role():
+    for title in (
+        "Vi söker nu en ledningsassistent till expansivt företag i Malmö",
+        "Executive Assistant wanted for our Oslo team",
+        "Assistente dell'Amministratore Unico",
+        "Assistenti di direzione",
+    ):
+        result = score_member(posting(title=title), member())
+        assert isinstance(result, Match), title
+        assert result.explanation["title"]["posting_role"] == "executive-assistant"
+
+
+def test_a_linked_title_reaches_its_own_occupation_and_nobody_else():
+    from services.matcher import esco
+    from services.matcher.titles import TitleMatcher, default_matcher
+
+    concept = esco.EscoConcept(
+        uri="u:mkt",
+        code="2431.10.3",
+        isco_group="2431",
+        labels={
+            "en": ("marketing assistant",),
+            "it": ("assistente di marketing",),
+            "sv": ("marknadsassistent",),
+        },
+        preferred={"en": ("marketing assistant",), "it": (), "sv": ()},
+    )
+    matcher = TitleMatcher(esco.extend_taxonomy(default_matcher(), {"u:mkt": concept}))
+    ad = posting(title="Marknadsassistenten sökes till expansivt företag")
+    fits = score_member(ad, member(desired_roles=("Assistente marketing",)), matcher=matcher)
+    assert isinstance(fits, Match)
+    assert fits.explanation["title"]["posting_role"] == "esco:2431.10.3"
+    for other in ("Assistente di direzione", "Receptionist", "Marketing Manager"):
+        result = score_member(ad, member(desired_roles=(other,)), matcher=matcher)
+        assert isinstance(result, Exclusion), other
+        assert result.rule == "title"

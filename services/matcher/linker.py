@@ -1,0 +1,227 @@
+"""Link any job title to the occupations of an ESCO export (or any labelled concepts).
+
+    passaparola titles link --esco DIR [--top K]
+
+Every label of every concept, in whatever languages the export has, is turned
+into terms with ``title_terms.analyze`` and filed in an inverted index once. A
+title is scored against the labels sharing a term with it:
+
+- terms weigh by their rarity among labels (idf), so "assistant" counts less
+  than "legal" or "receptionist", and the score is a cosine of the weights;
+- the head noun rules: a label whose head is the title's head keeps its score,
+  one that merely contains it loses a little, one without it loses more.
+  A "school secretary" is a secretary first; a "secretary school" is not;
+- words in other languages meet through a lexicon learned from the index
+  itself: a concept's labels in Italian, Swedish and English name the same
+  occupation, so words that keep appearing on the same concepts across
+  languages ("segretaria", "sekreterare", "secretary") translate each other;
+- an unknown word (a typo) stands for its closest indexed term when that is
+  within a couple of edits;
+- a little character similarity of the whole strings breaks ties.
+
+A concept scores as its best label. Nothing here reads files: ``esco.py``
+parses the export, the CLI and the matcher build one ``Linker`` and reuse it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+
+from rapidfuzz import fuzz, process
+
+from services.matcher.title_terms import TitleTerms, analyze
+
+# How much a label loses when the title's head is not its head (but is in it),
+# and when the head is not in it at all.
+HEAD_ELSEWHERE = 0.95
+HEAD_MISSING = 0.8
+# Share of the score given to plain character similarity (ties, typos).
+CHAR_SHARE = 0.35
+# Labels closest in spelling that are scored even without a shared term.
+SPELLING_CANDIDATES = 20
+# A translation must keep company with its word on this share of concepts (Dice).
+MIN_DICE = 0.25
+TRANSLATIONS_PER_WORD = 3
+# A typo's stand-in must be this close (rapidfuzz ratio) and share a first letter.
+TYPO_MIN = 85.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Concept:
+    uri: str
+    labels: tuple[tuple[str, str], ...]  # (language, label)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Label:
+    concept: int
+    lang: str
+    folded: str
+    terms: Mapping[str, float]  # term -> weight (idf)
+    head: str | None
+    norm: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Link:
+    uri: str
+    score: float  # 0..1
+
+
+class Linker:
+    """An index of concepts' labels that ranks concepts for a free title."""
+
+    def __init__(self, concepts: Sequence[Concept]) -> None:
+        self.concepts = list(concepts)
+        analysed: list[tuple[int, str, str, TitleTerms]] = []
+        for index, concept in enumerate(self.concepts):
+            seen: set[tuple[str, str]] = set()
+            for lang, label in concept.labels:
+                terms = analyze(label, lang)
+                if (lang, terms.text) in seen:
+                    continue
+                seen.add((lang, terms.text))
+                analysed.append((index, lang, terms.text, terms))
+        documents = Counter(t for _, _, _, a in analysed for t in set(a.terms))
+        total = max(len(analysed), 1)
+        self._idf = {t: math.log(1 + total / n) for t, n in documents.items()}
+        self._labels: list[_Label] = []
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        for owner, lang, folded, terms in analysed:
+            weights = {t: self._idf[t] for t in terms.terms}
+            norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+            slot = len(self._labels)
+            self._labels.append(_Label(owner, lang, folded, weights, terms.head, norm))
+            for term in weights:
+                self._postings[term].append(slot)
+        self._vocabulary = sorted(self._postings)
+        # Per language, the labels' texts for the spelling-only candidates.
+        self._texts: dict[str | None, tuple[list[int], list[str]]] = {}
+        for slot, entry in enumerate(self._labels):
+            for key in (entry.lang, None):
+                slots, texts = self._texts.setdefault(key, ([], []))
+                slots.append(slot)
+                texts.append(entry.folded)
+        self._lexicon = self._learn_lexicon(analysed)
+
+    def _learn_lexicon(
+        self, analysed: Iterable[tuple[int, str, str, TitleTerms]]
+    ) -> dict[str, dict[str, float]]:
+        """term -> {term in another language: Dice of their concept sets}."""
+        concepts_of: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for concept, lang, _folded, terms in analysed:
+            for term in terms.terms:
+                concepts_of[(lang, term)].add(concept)
+        by_concept: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        for key, concepts in concepts_of.items():
+            for concept in concepts:
+                by_concept[concept].add(key)
+        lexicon: dict[str, dict[str, float]] = defaultdict(dict)
+        for (lang, term), concepts in concepts_of.items():
+            together: Counter[tuple[str, str]] = Counter()
+            for concept in concepts:
+                for other in by_concept[concept]:
+                    if other[0] != lang and other[1] != term:
+                        together[other] += 1
+            scored = []
+            for other, both in together.items():
+                dice = 2 * both / (len(concepts) + len(concepts_of[other]))
+                if (dice >= MIN_DICE and both >= 2) or dice >= 0.6:
+                    scored.append((dice, other[1]))
+            for dice, other_term in sorted(scored, reverse=True)[:TRANSLATIONS_PER_WORD]:
+                if dice > lexicon[term].get(other_term, 0.0):
+                    lexicon[term][other_term] = dice
+        return dict(lexicon)
+
+    def _query_terms(self, terms: TitleTerms) -> tuple[dict[str, dict[str, float]], float]:
+        """Each of the title's terms -> the indexed terms it may meet, with a
+        factor (1 for itself or its typo's stand-in, the Dice for a translation),
+        and the title's norm. A word the index does not know still weighs as the
+        rarest word: a "marketing assistant" is not an assistant of any kind."""
+        rarest = max(self._idf.values(), default=1.0)
+        meets: dict[str, dict[str, float]] = {}
+        squares = 0.0
+        for term in terms.terms:
+            known = term if term in self._idf else self._typo(term)
+            if known is None:
+                squares += rarest * rarest
+                continue
+            squares += self._idf[known] ** 2
+            options = meets.setdefault(known, {known: 1.0})
+            for other, dice in self._lexicon.get(known, {}).items():
+                options[other] = max(options.get(other, 0.0), dice)
+        return meets, math.sqrt(squares) or 1.0
+
+    def _typo(self, term: str) -> str | None:
+        if len(term) < 5:
+            return None
+        found = process.extractOne(term, self._vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_MIN)
+        if found is None or found[0][0] != term[0]:
+            return None
+        return str(found[0])
+
+    def link(
+        self,
+        title: str,
+        top: int = 10,
+        languages: Collection[str] | None = None,
+        *,
+        require_head: bool = False,
+    ) -> list[Link]:
+        """The ``top`` concepts for ``title``, best first; only labels in
+        ``languages`` count when given, and with ``require_head`` only labels
+        whose head noun is the title's."""
+        terms = analyze(title)
+        meets, qnorm = self._query_terms(terms)
+        if not terms.text:
+            return []
+        head = terms.head if terms.head in self._idf else self._typo(terms.head or "")
+        heads = {head} | set(self._lexicon.get(head, {})) if head else set()
+        dots: dict[int, float] = defaultdict(float)
+        for term, options in meets.items():
+            weight = self._idf[term]
+            # a title's word counts once per label, through its best meeting
+            best_here: dict[int, float] = {}
+            for other, factor in options.items():
+                for slot in self._postings.get(other, ()):
+                    value = weight * factor * self._labels[slot].terms[other]
+                    if value > best_here.get(slot, 0.0):
+                        best_here[slot] = value
+            for slot, value in best_here.items():
+                dots[slot] += value
+        folded = terms.text
+        # Labels spelled like the title are candidates even without a shared
+        # term (an unknown word, an inflection the lemmatiser lacks).
+        for lang in [None] if languages is None else languages:
+            slots, texts = self._texts.get(lang, ([], []))
+            for _text, _score, at in process.extract(
+                folded, texts, scorer=fuzz.ratio, limit=SPELLING_CANDIDATES
+            ):
+                dots.setdefault(slots[at], 0.0)
+        best: dict[int, float] = {}
+        for slot, dot in dots.items():
+            label = self._labels[slot]
+            if languages is not None and label.lang not in languages:
+                continue
+            # A strict caller (the matcher) wants the label's own head to be the
+            # title's head, in the same words: translations learned from a
+            # small taxonomy are too loose to stand for a head, and "assistant
+            # store manager" is no kind of "sales manager".
+            if require_head and (head is None or label.head != head):
+                continue
+            score = min(dot / (qnorm * label.norm), 1.0)
+            if heads:
+                if label.head in heads:
+                    pass
+                elif heads & label.terms.keys():
+                    score *= HEAD_ELSEWHERE
+                else:
+                    score *= HEAD_MISSING
+            score = (1 - CHAR_SHARE) * score + CHAR_SHARE * fuzz.ratio(folded, label.folded) / 100
+            if score > best.get(label.concept, 0.0):
+                best[label.concept] = score
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1], self.concepts[kv[0]].uri))[:top]
+        return [Link(self.concepts[i].uri, round(s, 4)) for i, s in ranked]

@@ -1,0 +1,308 @@
+"""A free job title as the terms it is made of, with its head noun marked.
+
+This is what lets a title nobody wrote down meet an occupation's labels:
+
+- job-ad wording around the title is removed per language ("... sökes", "vi
+  söker nu en ...", "cercasi", "per prestigiosa realtà ...", "wanted", "for
+  our Oslo team"), as are gender markers, percentages and hours;
+- words are reduced to their lemma (``simplemma``: "assistenten" ->
+  "assistent", "assistenti" -> "assistente", "secretaries" -> "secretary");
+- Swedish compounds are split with simplemma's Swedish word list and keep
+  their last part as the head ("skolreceptionist" is a receptionist);
+- the head is the last word in Swedish and English ("school secretary" is a
+  secretary), the first in Italian ("segretaria di studio legale"), and
+  whatever stands before "to/for/till/del/al..." when a title names whose
+  assistant it is ("assistant to the CEO", "assistente dell'AD");
+- the profession's abbreviations become words (VD, AD, CdA, EA, PA, HR ...).
+
+Everything here is pure and language data ships inside simplemma's wheel:
+nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import unicodedata
+
+import simplemma
+
+from services.matcher.titles import QUALIFIERS, fold
+
+LANGS = ("it", "sv", "en")
+
+# --- ad boilerplate --------------------------------------------------------------------------
+
+_PLACE = r"[a-z][\w' -]{1,40}"
+_BOILERPLATE = re.compile(
+    r"(?<!\w)(?:"
+    + "|".join(
+        (
+            # Swedish: "X sökes", "vi söker nu en X", "till expansivt företag i Malmö"
+            r"sokes(?:\s+till\s+.*)?$",
+            r"till\s+(?:ett\s+|vart\s+|var\s+)?(?:expansivt?|vaxande|ledande|internationellt?|"
+            r"spannande|framgangsrikt?|stort?|mindre|familjart?)\s+.*$",
+            r"till\s+(?:vart|vara|var)\s+(?:kontor|huvudkontor|team)\b.*$",
+            r"i\s+(?:stockholm|goteborg|malmo|uppsala|lund|linkoping|orebro|vasteras)\b.*$",
+            # Italian: "cercasi X", "X per prestigiosa realtà del settore moda"
+            r"cercasi|cerchiamo|si\s+cerca|ricerchiamo|selezioniamo|stiamo\s+cercando",
+            r"per\s+(?:prestigios[ao]|importante|nota|noto|primaria|primario|affermat[ao]|"
+            r"storic[ao]|dinamic[ao]|giovane|azienda|societa|realta|gruppo|cliente|"
+            r"multinazionale|studio|sede)\b.*$",
+            r"categorie\s+protette|ambosessi|anche\s+prima\s+esperienza|con\s+esperienza",
+            r"sede\s+di\s+" + _PLACE + r"$",
+            r"zona\s+" + _PLACE + r"$",
+            # English: "X wanted", "we are hiring: X", "for our Oslo team"
+            r"we\s+are\s+hiring|we\s+re\s+hiring|hiring|now\s+hiring|join\s+us\s+as(?:\s+an?)?",
+            r"wanted|needed(?:\s+immediately)?|required|vacancy|opening|job\s+offer",
+            r"for\s+(?:our|a|an|the)\s+.*$",
+            r"(?:at|in)\s+(?:our|a|an)\s+.*$",
+            r"(?:fixed|temporary|permanent)\s+(?:term\s+)?contract",
+            r"weekend|helg",
+        )
+    )
+    + r")(?!\w)"
+)
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Heads that name no occupation by themselves: a title of only these is unknown.
+GENERIC = _wordset(
+    "assistant assistente assistent clerk worker impiegato impiegata addetto addetta "
+    "operatore operatrice medarbetare employee staff"
+)
+
+
+# --- abbreviations and short forms of the profession -------------------------------------
+
+# Token -> the words it stands for. The words are what ESCO and ads write out.
+ABBREVIATIONS: dict[str, str] = {
+    "ea": "executive assistant",
+    "pa": "personal assistant",
+    "va": "virtual assistant",
+    "exec": "executive",
+    "admin": "administrative",
+    "hr": "human resources",
+    "vd": "verkstallande direktor",
+    "ceo": "chief executive officer",
+    "cfo": "chief financial officer",
+    "coo": "chief operating officer",
+    "md": "managing director",
+    "ad": "amministratore delegato",
+    "cda": "consiglio amministrazione",
+    "gp": "general practitioner",
+    "it": "information technology",
+}
+# "C-level", "c-suite": the executives as a group.
+_C_LEVEL = re.compile(r"\bc\s*-?\s*(?:level|suite)\b")
+# A member's or an ad's "to the X" naming the executive served: the title's head
+# stands before it. These words start that tail.
+_TAIL = _wordset("to for till at del della dello dell al alla allo all ai agli presso of di")
+_STOPWORDS = _wordset(
+    "di del della dello dei degli delle dell d al alla allo ai agli alle all a e ed per "
+    "nel nella nello nei negli nelle nell sul sulla sullo sui sugli sulle sull dal dalla "
+    "dallo dai dagli dalle dall "
+    "il la lo le gli i l un una uno in con da su to the of for and an at with on och till "
+    "av med en ett i pa our a vi var vart vara nu"
+)
+_SPLIT = re.compile(r"[^\w]+|_")
+_GENDER = re.compile(
+    r"\(\s*[mfwdhkx]\s*(?:/\s*[mfwdhkx]\s*){1,2}\)|(?<!\w)[mfwdhkx]\s*/\s*[mfwdhkx](?:\s*/\s*[mfwdhkx])?(?!\w)"
+)
+_GENDER_SUFFIX = re.compile(r"\b(\w+)\s*/\s*(?:a|o|e|i|essa|ssa|trice|rice)(?!\w)")
+
+
+# Words repeat across titles and labels; folding each once is most of the speed.
+_fold_word = functools.lru_cache(maxsize=200_000)(fold)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TitleTerms:
+    text: str  # the title's own words, folded, without the ad's wording
+    terms: tuple[str, ...]  # lemmas and compound parts, in title order, unique
+    head: str | None  # the head noun's lemma
+    lang: str  # the language the title looks most like
+
+    @property
+    def generic(self) -> bool:
+        """Nothing but a generic head ("Assistant", "Addetta")."""
+        return all(t in GENERIC for t in self.terms)
+
+
+_PREFIX = re.compile(
+    r"^(?:(?:vi\s+)?soker\s+(?:nu\s+)?(?:en\s+|ett\s+)?(?:ny\s+|erfaren\s+)?"
+    r"|(?:we\s+are|we\s+re|now)?\s*hiring\s*(?:an?\s+)?|join\s+us\s+as\s+(?:an?\s+)?"
+    r"|cercasi\s+|cerchiamo\s+(?:un\s+|una\s+|un\s+)?|ricerchiamo\s+|selezioniamo\s+"
+    r"|si\s+cerca\s+|stiamo\s+cercando\s+(?:un\s+|una\s+)?)"
+)
+_MEASURES = re.compile(
+    r"\d+(?:[.,]\d+)?\s*(?:%|percent\b|procent\b|per\s+cento\b|ore\b|hours?\b|h\b|timmar\b|"
+    r"tim\b|manader\b|månader\b|mesi\b|months?\b|år\b|anni\b|years?\b)"
+    r"(?:\s*(?:per|a|i|alla|la)\s*(?:week|settimana|veckan|vecka)\b|\s*settimanali\b)?"
+)
+
+
+def _words(title: str) -> list[str]:
+    """Lowercased words of the title (accents kept, for the lemmatiser),
+    without ad wording, gender markers, hours and shares."""
+    text = unicodedata.normalize("NFKC", title).casefold().replace("’", "'")
+    # "EA - Milano", "Receptionist | Acme": what follows a spaced dash is not the job.
+    text = re.split(r"\s[-–—|]\s|\s[-–—]$", text, maxsplit=1)[0]
+    text = _GENDER.sub(" ", text)
+    text = _GENDER_SUFFIX.sub(r"\1", text)
+    text = _MEASURES.sub(" ", text)
+    text = _C_LEVEL.sub(" executive ", text)
+    tokens = [t for t in _SPLIT.split(text.replace("'", " ")) if t]
+    folded = " ".join(_fold_word(t) for t in tokens)
+    # Mark the words inside ad wording, on the folded text (patterns are
+    # written without accents), and keep the others in their own spelling.
+    drop: set[int] = set()
+    starts = [m.start() for m in re.finditer(r"\S+", folded)]
+    for pattern in (_PREFIX, _BOILERPLATE, QUALIFIERS):
+        for match in pattern.finditer(folded):
+            for i, at in enumerate(starts):
+                if match.start() <= at < max(match.end(), match.start() + 1):
+                    drop.add(i)
+    return [t for i, t in enumerate(tokens) if i not in drop]
+
+
+def strip_boilerplate(title: str) -> str:
+    """The title's words without ad wording, folded (for tests and operators)."""
+    return " ".join(_fold_word(w) for w in _words(title))
+
+
+def guess_language(tokens: list[str]) -> str:
+    """The language knowing most of the tokens (English on a tie: it is the
+    language of borrowed titles in Italian and Swedish ads)."""
+    best, best_count = "en", 0
+    for lang in ("en", "it", "sv"):
+        count = sum(1 for t in tokens if simplemma.is_known(t, lang))
+        if count > best_count:
+            best, best_count = lang, count
+    return best
+
+
+@functools.lru_cache(maxsize=200_000)
+def lemma(token: str, lang: str) -> str:
+    """The folded lemma of a lowercased word (accents still on: the
+    dictionaries are spelled with them)."""
+    return fold(simplemma.lemmatize(token, lang))
+
+
+@functools.lru_cache(maxsize=200_000)
+def split_compound(word: str) -> tuple[str, ...]:
+    """A Swedish compound (lowercased, accents on) as its folded lemmas, head
+    last; the word's own lemma when no split into known words exists.
+    Linking "s" and a dropped final "a"/"e" are allowed ("ledningsassistent",
+    "skolreceptionist")."""
+    if len(word) >= 8:
+        for cut in range(3, len(word) - 3):
+            left, right = word[:cut], word[cut:]
+            if len(right) < 4 or not simplemma.is_known(right, "sv"):
+                continue
+            stems = (left, left[:-1] if left.endswith("s") else "", left + "a", left + "e")
+            for stem in stems:
+                if len(stem) >= 3 and simplemma.is_known(stem, "sv"):
+                    return (*split_compound(stem), lemma(right, "sv"))
+    return (lemma(word, "sv"),)
+
+
+# Whose assistant: a tail naming the executives served means an executive
+# assistant, said the way each language's labels say it.
+_EXECUTIVE_WORDS = _wordset(
+    "ceo cfo coo cto md vd ad dg gm vp chief executive executives officer managing "
+    "director directors general manager president presidente chairman chair founder "
+    "founders owner board amministratore amministratrice unico unica delegato delegata "
+    "direttore direttrice generale cda consiglio amministrazione titolare fondatore "
+    "styrelse styrelsen koncernchef ledning ledningen koncernledningen ledningsgruppen "
+    "direktor verkstallande grundare agare partner partners c level suite management team "
+    "leadership and och e ed the our var vart group gruppo koncern"
+)
+# The word standing for "of the executives" in every language, so that
+# "executive assistant", "assistente di direzione", "VD-assistent",
+# "koncernassistent" and "assistant to the CEO" share it.
+EXECUTIVE = "executive*"  # no word: "executive" after "to the" stays a word
+# Modifiers (never heads) that say "of the executives": "direzione" in
+# "assistente di direzione", "lednings-", "koncern-", "styrelse-", "chefs-" in
+# Swedish compounds ("chef" is a manager there, a cook only as an English head).
+_EXECUTIVE_MODIFIERS = _wordset(
+    "executive exec direzione direzionale ledning direktion koncern koncernledning "
+    "styrelse vd ceo board cda chef chefs c-level"
+)
+_TAIL_WORDS = _wordset("to for till at del della dello dell al alla allo all ai agli presso")
+
+
+def _executive_tail(words: list[str], lang: str) -> tuple[list[str], int]:
+    """The words with an executive tail said as the language's executive word,
+    and how many leading words may hold the head."""
+    for i, word in enumerate(words):
+        if i > 0 and _fold_word(word) in _TAIL_WORDS:
+            tail = [_fold_word(w) for w in words[i + 1 :]]
+            if tail and all(w in _EXECUTIVE_WORDS for w in tail):
+                return [*words[:i], EXECUTIVE], i
+            return words, i
+    return words, len(words)
+
+
+def _head_index(tokens: list[str], lang: str) -> int:
+    # The words before a "to/del/till ..." tail hold the head ("assistant to
+    # the CEO"), but an abbreviation's expansion is no tail.
+    for i, token in enumerate(tokens):
+        if i > 0 and token in _TAIL and tokens[i - 1] not in ABBREVIATIONS:
+            tokens = tokens[:i]
+            break
+    content = [i for i, t in enumerate(tokens) if t not in _STOPWORDS]
+    if not content:
+        return len(tokens) - 1
+    return content[0] if lang == "it" else content[-1]
+
+
+def analyze(title: str, lang: str | None = None) -> TitleTerms:
+    """The terms of a title, head marked; ``lang`` when known (ESCO labels),
+    else guessed from the words."""
+    raw = _words(title)
+    text = " ".join(_fold_word(w) for w in raw)
+    words: list[str] = []
+    for token in raw:
+        expansion: str | None = ABBREVIATIONS.get(token)
+        words.append(token)
+        # "it" is also an Italian/English word; only a lone "IT" is the sector.
+        # Nor is "VD" in "VD-assistent" the CEO's whole title: it says whose
+        # assistant, which is what the executive modifier below stands for.
+        if len(raw) > 1 and (token == "it" or token in _EXECUTIVE_MODIFIERS):  # noqa: S105
+            expansion = None
+        if expansion:
+            words.extend(expansion.split())
+    if not words:
+        return TitleTerms(text, (), None, lang or "en")
+    language = lang or guess_language(words)
+    words, head_span = _executive_tail(words, language)
+    head_at = _head_index([_fold_word(w) for w in words[:head_span]], language)
+    terms: list[str] = []
+    head: str | None = None
+    for i, word in enumerate(words):
+        if _fold_word(word) in _STOPWORDS and i != head_at:
+            continue
+        base = lemma(word, language)
+        # Only the title's own modifiers say whose assistant: in "assistant
+        # to the executive chef" the executive is the chef's.
+        if i != head_at and i < head_span and base in _EXECUTIVE_MODIFIERS:
+            base = EXECUTIVE
+        parts: tuple[str, ...] = (base,)
+        if language == "sv" or not simplemma.is_known(word, language):
+            split = split_compound(word)
+            parts = split if len(split) > 1 else parts
+        modifiers = [
+            EXECUTIVE if p in _EXECUTIVE_MODIFIERS and i < head_span else p for p in parts[:-1]
+        ]
+        parts = (*modifiers, parts[-1])
+        for part in (base, *parts):
+            if part not in terms:
+                terms.append(part)
+        if i == head_at:
+            head = parts[-1]
+    return TitleTerms(text, tuple(terms), head, language)
