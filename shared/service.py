@@ -22,9 +22,10 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
-from shared import db, logs, metrics, migrations
+from shared import db, logs, migrations
 from shared.consumer import Consumer, Handler
-from shared.http import health_routes, problem_middleware
+from shared.http import Check, ProblemAppRunner, liveness_route, problem_middleware
+from shared.operator_http import operator_routes, start_operator_site
 from shared.outbox import OutboxRelay
 from shared.publisher import Publisher
 from shared.settings import Settings, SettingsError
@@ -64,6 +65,10 @@ class ServiceSpec:
     reset_sessions: bool = True
     # Where the HTTP server binds; the shared PASSAPAROLA_HTTP_HOST when None.
     host: Callable[[Settings], str] | None = None
+    # The operator listener's port (metrics, readiness details), never public;
+    # None for a service that is itself operator-only (the console): its own
+    # port serves them.
+    operator_port: Callable[[Settings], int] | None = None
 
 
 def topology_from(settings: Settings) -> Topology:
@@ -150,13 +155,22 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
         if connection.is_closed or not connection.connected.is_set():
             raise ConnectionError("broker connection down")
 
-    health_routes(
-        app, {"startup": startup_done, "database": database_ready, "broker": broker_ready}
-    )
-    metrics.metrics_route(app)
+    checks: dict[str, Check] = {
+        "startup": startup_done,
+        "database": database_ready,
+        "broker": broker_ready,
+    }
+    operator: web.AppRunner | None = None
+    if spec.operator_port is None:
+        operator_routes(app, checks)
+    else:
+        liveness_route(app)
+        operator = await start_operator_site(
+            settings.operator_host, spec.operator_port(settings), checks
+        )
     if spec.routes is not None:
         spec.routes(app, runtime)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    runner = ProblemAppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     port = spec.port(settings)
     host = settings.http_host if spec.host is None else spec.host(settings)
@@ -190,6 +204,8 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
         await consumer.stop(settings.shutdown_grace_s)
     await _bounded("background tasks", asyncio.gather(*tasks, return_exceptions=True))
     await _bounded("http server", runner.cleanup())
+    if operator is not None:
+        await _bounded("operator http server", operator.cleanup())
     await _bounded("broker connection", connection.close())
     if not await _bounded("database pool", pool.close()):
         pool.terminate()

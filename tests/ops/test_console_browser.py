@@ -87,7 +87,7 @@ async def console(service_env, tmp_path):
         "PASSAPAROLA_CONSOLE_PORT": str(port),
         "PASSAPAROLA_CONSOLE_PASSWORD": PASSWORD,
         "PASSAPAROLA_CONSOLE_TARGETS": (
-            f"ingest=http://127.0.0.1:{free_port()},matcher=http://127.0.0.1:{probe_port}"
+            f"ingest=http://127.0.0.1:{free_port()},matcher=http://127.0.0.1:{probe.operator_port}"
         ),
     }
     process = ServiceProcess(["-m", "services.console"], env, port, tmp_path / "console.log")
