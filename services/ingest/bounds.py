@@ -14,7 +14,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 # Larger than any salary or count in a document we accept; small enough to be
@@ -27,8 +27,12 @@ MAX_SIGNATURE = 2000  # a few "v1,<base64>" entries, for secrets in rotation
 MAX_EXTERNAL_ID = 200
 # What applicant tracking systems send for "no end date": taken as exactly that.
 NO_END_DATE = "9999-12-31"
-# Farther than this, a valid_through is a typo or a sentinel we do not know.
-VALID_THROUGH_HORIZON = timedelta(days=3 * 366)
+# The range of a valid_through. Far-future dates (2099-12-31) are what some
+# companies send for "open until filled", and harmless; past 2100 they are a
+# typo or a sentinel we do not know, and date arithmetic near year 9999
+# overflows (the notifier adds days to it).
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2100, 12, 31)
 
 _PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
 
@@ -103,16 +107,15 @@ def check_external_id(external_id: str) -> bool:
     return 1 <= len(external_id) <= MAX_EXTERNAL_ID and external_id.isprintable()
 
 
-def valid_through_error(value: str, today: date | None = None) -> str | None:
+def valid_through_error(value: str) -> str | None:
     """Why a posting's valid_through is out of range, or None."""
     if value == NO_END_DATE:
         return None
-    day = date.fromisoformat(value)
-    today = today or datetime.now(UTC).date()
-    if day < date(2000, 1, 1):
-        return "must be a date after 2000-01-01"
-    if day > today + VALID_THROUGH_HORIZON:
-        return f"must be within 3 years from today (or {NO_END_DATE}, or left out, for no end date)"
+    if not FIRST_DAY <= date.fromisoformat(value) <= LAST_DAY:
+        return (
+            f"must be a date from {FIRST_DAY} to {LAST_DAY}"
+            f" (or {NO_END_DATE}, or left out, for no end date)"
+        )
     return None
 
 
