@@ -210,6 +210,13 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("console_port", _int_range(1, 65535), "8090", "The operator console's HTTP port."),
     Variable(
+        "console_public_url",
+        _url("http", "https"),
+        "http://127.0.0.1:8090",
+        "The console's address as operators' browsers reach it; `https` makes the session "
+        "cookie `Secure` (behind a TLS proxy too).",
+    ),
+    Variable(
         "console_password",
         _text,
         "",
@@ -388,6 +395,7 @@ class Settings:
     notifier_operator_port: int
     console_host: str
     console_port: int
+    console_public_url: str
     console_password: str = dataclasses.field(repr=False)
     console_targets: tuple[tuple[str, str], ...]
     public_url: str

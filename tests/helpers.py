@@ -59,7 +59,8 @@ class ServiceProcess:
     """A service started as its own process (``python ARGS``), ready when its
     /readyz (on its operator port) says so; killed at the end of the test if
     still running. A process runs one service: every operator port variable
-    gets the same free port, unless the test chose one."""
+    gets the same free port, unless the test chose one (the console, which
+    has no operator listener, passes its own port)."""
 
     def __init__(
         self,
