@@ -5,7 +5,9 @@ line it cannot parse) are problem details too, never an echo of the bytes."""
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -90,9 +92,19 @@ async def problem_middleware(request: web.Request, handler: HTTPHandler) -> web.
             "The database is unavailable; retry shortly.",
             headers={"Retry-After": "5"},
         )
-    except Exception:
-        log.exception("unhandled error")
+    except Exception as exc:
+        # Its type and where it was raised, not its text nor the traceback's:
+        # a driver's message can quote a submitted value ("... 'Mario'").
+        log.error("unhandled error", error=type(exc).__name__, at=_where(exc))
         return problem(500, "Internal Server Error", "Something went wrong on our side.")
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown"
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno} in {last.name}"
 
 
 def _passthrough_headers(exc: web.HTTPException) -> dict[str, str]:

@@ -5,11 +5,17 @@ HTTP parser's own refusals as problem+json that quote no byte of the request."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from shared import logs
+from shared.http import problem_middleware
 from tests.helpers import ServiceProcess, free_port
 
 OPERATOR_ONLY = ("/metrics", "/readyz")
@@ -80,3 +86,26 @@ async def test_unparseable_requests_get_problem_json_without_an_echo(
     assert MARKER.encode() not in raw
     assert f'"status": {status}'.encode() in body
     assert MARKER not in service.log.read_text()
+
+
+async def test_an_unhandled_error_is_logged_without_its_text():
+    """A 500 from a view: the log names the exception and where, never its
+    message (which can quote what was sent), and the body says nothing."""
+
+    async def view(request: web.Request) -> web.Response:
+        raise ValueError(f"invalid input syntax: {request.query['name']!r}")
+
+    app = web.Application(middlewares=[problem_middleware])
+    app.router.add_get("/boom", view)
+    out = io.StringIO()
+    logs.configure("debug", "json", stream=out)
+    try:
+        async with TestClient(TestServer(app)) as client:
+            resp = await client.get("/boom", params={"name": MARKER})
+            assert resp.status == 500
+            assert MARKER not in await resp.text()
+    finally:
+        logs.configure("info", "json")
+    (line,) = [json.loads(x) for x in out.getvalue().splitlines() if "unhandled error" in x]
+    assert line["error"] == "ValueError" and "in view" in line["at"]
+    assert MARKER not in out.getvalue()
