@@ -18,6 +18,8 @@ from shared import logs
 from shared.http import problem_middleware
 from tests.helpers import ServiceProcess, free_port
 
+pytestmark = pytest.mark.real
+
 OPERATOR_ONLY = ("/metrics", "/readyz")
 MARKER = "CANARY-7f3a9c"
 
