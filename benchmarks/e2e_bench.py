@@ -91,12 +91,19 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @dataclass
 class Service:
     name: str
     port: int
     env: dict[str, str]
     log: Path
+    operator_port: int
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -117,7 +124,8 @@ class Service:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"{self.name} exited; read {self.log}")
                 with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(f"http://127.0.0.1:{self.port}/readyz") as response:
+                    ready_url = f"http://127.0.0.1:{self.operator_port}/readyz"
+                    async with http.get(ready_url) as response:
                         if response.status == 200:
                             return
                 await asyncio.sleep(0.2)
@@ -170,11 +178,16 @@ class Bench:
         self.companies: list[tuple[str, str]] = []
 
     def spawn(self, name: str) -> Service:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        env = {**self.env, f"PASSAPAROLA_{name.upper()}_PORT": str(port)}
-        service = Service(name, port, env, self.work / f"{name}-{len(self.services)}.log")
+        port, operator_port = _free_port(), _free_port()
+        env = {
+            **self.env,
+            f"PASSAPAROLA_{name.upper()}_PORT": str(port),
+            # Readiness is on the operator listener, not the public port.
+            f"PASSAPAROLA_{name.upper()}_OPERATOR_PORT": str(operator_port),
+        }
+        service = Service(
+            name, port, env, self.work / f"{name}-{len(self.services)}.log", operator_port
+        )
         service.start()
         self.services.append(service)
         return service

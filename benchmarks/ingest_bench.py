@@ -137,6 +137,7 @@ async def main() -> None:
         service_env,
         bare_port,
         logs / "bare.log",
+        operator_port=bare_port,  # one port: it serves its /readyz beside the webhook
     )
     try:
         await ingest.start()

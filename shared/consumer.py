@@ -270,7 +270,11 @@ def _int(value: Any, default: int) -> int:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc)
+    """What a dead-letter reason and the log say about a failure. Only a
+    ContractError's text is ours alone (shared/events.py quotes no value);
+    any other exception's text can quote the message or a row (a driver's
+    "invalid input syntax ... 'Mario'"), so only its type is told."""
+    text = str(exc) if isinstance(exc, ContractError) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

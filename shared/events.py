@@ -48,7 +48,8 @@ class Payload:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
-            raise ContractError(f"{cls.TYPE} v{cls.VERSION}: unknown fields {sorted(unknown)}")
+            # Counted, not named: a field name is the sender's text.
+            raise ContractError(f"{cls.TYPE} v{cls.VERSION}: unknown fields ({len(unknown)})")
         try:
             return cls(**_convert(cls, data))
         except TypeError as exc:
@@ -434,8 +435,10 @@ class Envelope:
         missing = [k for k in ("specversion", "id", "source", "type", "data") if k not in raw]
         if missing:
             raise ContractError(f"envelope lacks {missing}")
+        # No reason below quotes a value of the message: reasons reach the
+        # dead-letter queue, the log and the console, and a value can be a name.
         if raw["specversion"] != SPECVERSION:
-            raise ContractError(f"unsupported specversion {raw['specversion']!r}")
+            raise ContractError(f"unsupported specversion (expected {SPECVERSION})")
         version = raw.get("dataversion", 1)
         # Checked before the lookup: a list or an object here is unhashable.
         if not isinstance(raw["type"], str):
@@ -444,7 +447,10 @@ class Envelope:
             raise ContractError("dataversion is not an integer")
         payload_cls = PAYLOADS.get((raw["type"], version))
         if payload_cls is None:
-            raise ContractError(f"unknown event type {raw['type']!r} v{version}")
+            known = any(raw["type"] == kind for kind, _ in PAYLOADS)
+            raise ContractError(
+                f"unknown version: {raw['type']} v{version}" if known else "unknown event type"
+            )
         if not isinstance(raw["data"], dict):
             raise ContractError("data is not a JSON object")
         return cls(

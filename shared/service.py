@@ -27,7 +27,8 @@ from aiohttp import web
 
 from shared import db, logs, metrics, migrations, quarantine
 from shared.consumer import Consumer, Handler
-from shared.http import Check, health_routes, problem_middleware
+from shared.http import Check, ProblemAppRunner, liveness_route, problem_middleware
+from shared.operator_http import operator_routes, start_operator_site
 from shared.outbox import OutboxRelay
 from shared.publisher import Publisher
 from shared.settings import Settings, SettingsError
@@ -71,6 +72,10 @@ class ServiceSpec:
     reset_sessions: bool = True
     # Where the HTTP server binds; the shared PASSAPAROLA_HTTP_HOST when None.
     host: Callable[[Settings], str] | None = None
+    # The operator listener's port (metrics, readiness details), never public;
+    # None for a service that is itself operator-only (the console): its own
+    # port serves them.
+    operator_port: Callable[[Settings], int] | None = None
 
 
 def topology_from(settings: Settings) -> Topology:
@@ -184,11 +189,17 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
     }
     # One check per supervised task: /readyz names the one that is down.
     checks.update({f"task:{name}": supervisor.check(name) for name in jobs})
-    health_routes(app, checks)
-    metrics.metrics_route(app)
+    operator: web.AppRunner | None = None
+    if spec.operator_port is None:
+        operator_routes(app, checks)
+    else:
+        liveness_route(app)
+        operator = await start_operator_site(
+            settings.operator_host, spec.operator_port(settings), checks
+        )
     if spec.routes is not None:
         spec.routes(app, runtime)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    runner = ProblemAppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     port = spec.port(settings)
     host = settings.http_host if spec.host is None else spec.host(settings)
@@ -220,6 +231,8 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
         supervisor.cancel()
         await _bounded("background tasks cancelled", supervisor.wait(), seconds=2.0)
     await _bounded("http server", runner.cleanup())
+    if operator is not None:
+        await _bounded("operator http server", operator.cleanup())
     await _bounded("broker connection", connection.close())
     if not await _bounded("database pool", pool.close()):
         pool.terminate()

@@ -184,12 +184,44 @@ VARIABLES: tuple[Variable, ...] = (
         "Notifier's HTTP port (members' links, health).",
     ),
     Variable(
+        "operator_host",
+        _text,
+        "127.0.0.1",
+        "Address the services' operator listeners bind to (metrics, readiness details): "
+        "the operator network, never one companies or members reach.",
+    ),
+    Variable(
+        "ingest_operator_port",
+        _int_range(1, 65535),
+        "8070",
+        "Ingest's operator port (`/metrics`, `/readyz`, `/healthz`).",
+    ),
+    Variable(
+        "matcher_operator_port",
+        _int_range(1, 65535),
+        "8071",
+        "Matcher's operator port (`/metrics`, `/readyz`, `/healthz`).",
+    ),
+    Variable(
+        "notifier_operator_port",
+        _int_range(1, 65535),
+        "8072",
+        "Notifier's operator port (`/metrics`, `/readyz`, `/healthz`).",
+    ),
+    Variable(
         "console_host",
         _text,
         "127.0.0.1",
         "Address the operator console binds to (keep it local, or behind a TLS proxy).",
     ),
     Variable("console_port", _int_range(1, 65535), "8090", "The operator console's HTTP port."),
+    Variable(
+        "console_public_url",
+        _url("http", "https"),
+        "http://127.0.0.1:8090",
+        "The console's address as operators' browsers reach it; `https` makes the session "
+        "cookie `Secure` (behind a TLS proxy too).",
+    ),
     Variable(
         "console_password",
         _text,
@@ -201,7 +233,7 @@ VARIABLES: tuple[Variable, ...] = (
         _targets,
         "",
         "Services whose /metrics the console and `passaparola status` read, as "
-        "`ingest=http://host:8080,...`; empty: the three ports above on 127.0.0.1.",
+        "`ingest=http://host:8070,...`; empty: the three operator ports above on 127.0.0.1.",
     ),
     Variable(
         "public_url",
@@ -386,8 +418,13 @@ class Settings:
     ingest_port: int
     matcher_port: int
     notifier_port: int
+    operator_host: str
+    ingest_operator_port: int
+    matcher_operator_port: int
+    notifier_operator_port: int
     console_host: str
     console_port: int
+    console_public_url: str
     console_password: str = dataclasses.field(repr=False)
     console_targets: tuple[tuple[str, str], ...]
     public_url: str

@@ -50,14 +50,30 @@ def free_port() -> int:
         return port
 
 
+OPERATOR_PORT_VARS = tuple(
+    f"PASSAPAROLA_{name}_OPERATOR_PORT" for name in ("INGEST", "MATCHER", "NOTIFIER")
+)
+
+
 class ServiceProcess:
     """A service started as its own process (``python ARGS``), ready when its
-    /readyz says so; killed at the end of the test if still running."""
+    /readyz (on its operator port) says so; killed at the end of the test if
+    still running. A process runs one service: every operator port variable
+    gets the same free port, unless the test chose one (the console, which
+    has no operator listener, passes its own port)."""
 
-    def __init__(self, args: list[str], env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        port: int,
+        log: Path,
+        operator_port: int | None = None,
+    ) -> None:
         self.args = args
-        self.env = env
         self.port = port
+        self.operator_port = operator_port or free_port()
+        self.env = {**env, **dict.fromkeys(OPERATOR_PORT_VARS, str(self.operator_port))}
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -89,7 +105,7 @@ class ServiceProcess:
         try:
             async with (
                 aiohttp.ClientSession() as http,
-                http.get(f"http://127.0.0.1:{self.port}/readyz") as resp,
+                http.get(f"http://127.0.0.1:{self.operator_port}/readyz") as resp,
             ):
                 return resp.status == 200
         except aiohttp.ClientError:

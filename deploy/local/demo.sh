@@ -42,7 +42,7 @@ cat <<TEXT
    Prometheus (and alerts)  http://127.0.0.1:$PROMETHEUS_PORT/   (alerts: http://127.0.0.1:$PROMETHEUS_PORT/alerts)
    Queues in the terminal   .venv/bin/passaparola status   (after: source <(deploy/local/stack.sh env))
    Captured emails          http://127.0.0.1:$SMTP_WEB_PORT/   (files: $VAR/mail/)
-   Service health           http://127.0.0.1:$INGEST_PORT/readyz  :$MATCHER_PORT/readyz  :$NOTIFIER_PORT/readyz
+   Service health           http://127.0.0.1:$INGEST_OPERATOR_PORT/readyz  :$MATCHER_OPERATOR_PORT/readyz  :$NOTIFIER_OPERATOR_PORT/readyz  (operator ports)
    Logs (JSON, one line per message handled)   $LOGS/
    Dead letters             .venv/bin/passaparola dlq list matcher   (after: source <(deploy/local/stack.sh env))
    Stop everything          make down

@@ -57,6 +57,10 @@ INGEST_PORT=$((8080 + BASE * 100))
 MATCHER_PORT=$((8081 + BASE * 100))
 NOTIFIER_PORT=$((8082 + BASE * 100))
 CONSOLE_PORT=$((8090 + BASE * 100))
+# Operator listeners (metrics, readiness details): never the public ports.
+INGEST_OPERATOR_PORT=$((8070 + BASE * 100))
+MATCHER_OPERATOR_PORT=$((8071 + BASE * 100))
+NOTIFIER_OPERATOR_PORT=$((8072 + BASE * 100))
 PROMETHEUS_PORT=$((9090 + BASE))
 
 PG_USER=passaparola

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prometheus for the local stack: Debian's package, our own instance (not the
 # package's system service), config and data under var/, on 127.0.0.1 only.
-# It scrapes the three services' /metrics, the console's, and RabbitMQ's
+# It scrapes the three services' /metrics (on their operator ports), the console's, and RabbitMQ's
 # Prometheus endpoint, and evaluates deploy/prometheus/alerts.yml.
 # usage: prometheus.sh install|start|stop|status
 set -euo pipefail
@@ -39,11 +39,11 @@ global:
 rule_files: [alerts.yml]
 scrape_configs:
   - job_name: ingest
-    static_configs: [{ targets: ["127.0.0.1:$INGEST_PORT"] }]
+    static_configs: [{ targets: ["127.0.0.1:$INGEST_OPERATOR_PORT"] }]
   - job_name: matcher
-    static_configs: [{ targets: ["127.0.0.1:$MATCHER_PORT"] }]
+    static_configs: [{ targets: ["127.0.0.1:$MATCHER_OPERATOR_PORT"] }]
   - job_name: notifier
-    static_configs: [{ targets: ["127.0.0.1:$NOTIFIER_PORT"] }]
+    static_configs: [{ targets: ["127.0.0.1:$NOTIFIER_OPERATOR_PORT"] }]
   - job_name: console
     static_configs: [{ targets: ["127.0.0.1:$CONSOLE_PORT"] }]
   - job_name: rabbitmq

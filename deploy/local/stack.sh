@@ -29,6 +29,10 @@ PASSAPAROLA_INGEST_PORT=$INGEST_PORT
 PASSAPAROLA_MATCHER_PORT=$MATCHER_PORT
 PASSAPAROLA_NOTIFIER_PORT=$NOTIFIER_PORT
 PASSAPAROLA_CONSOLE_PORT=$CONSOLE_PORT
+PASSAPAROLA_CONSOLE_PUBLIC_URL=http://127.0.0.1:$CONSOLE_PORT
+PASSAPAROLA_INGEST_OPERATOR_PORT=$INGEST_OPERATOR_PORT
+PASSAPAROLA_MATCHER_OPERATOR_PORT=$MATCHER_OPERATOR_PORT
+PASSAPAROLA_NOTIFIER_OPERATOR_PORT=$NOTIFIER_OPERATOR_PORT
 PASSAPAROLA_CONSOLE_PASSWORD=$(cat "$console_pw")
 PASSAPAROLA_PUBLIC_URL=http://127.0.0.1:$NOTIFIER_PORT
 PASSAPAROLA_SMTP_HOST=127.0.0.1
@@ -100,8 +104,9 @@ up() {
   done
   for svc in "${SERVICES[@]}"; do
     port="${svc^^}_PORT"
-    wait_http "$svc" "http://127.0.0.1:${!port}/readyz"
-    say "$svc ready on 127.0.0.1:${!port}"
+    operator="${svc^^}_OPERATOR_PORT"
+    wait_http "$svc" "http://127.0.0.1:${!operator}/readyz"
+    say "$svc ready on 127.0.0.1:${!port} (operator port ${!operator})"
   done
   spawn console "passaparola" "$ROOT/.venv/bin/passaparola" console
   wait_http console "http://127.0.0.1:$CONSOLE_PORT/readyz"

@@ -84,13 +84,14 @@ class Overview:
 def targets(settings: Settings) -> list[tuple[str, str]]:
     if settings.console_targets:
         return list(settings.console_targets)
-    host = settings.http_host
+    # The operator listeners: /metrics is not served on the public ports.
+    host = settings.operator_host
     if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a bind-all address is not a place to call
         host = "127.0.0.1"
     return [
-        ("ingest", f"http://{host}:{settings.ingest_port}"),
-        ("matcher", f"http://{host}:{settings.matcher_port}"),
-        ("notifier", f"http://{host}:{settings.notifier_port}"),
+        ("ingest", f"http://{host}:{settings.ingest_operator_port}"),
+        ("matcher", f"http://{host}:{settings.matcher_operator_port}"),
+        ("notifier", f"http://{host}:{settings.notifier_operator_port}"),
     ]
 
 

@@ -1,26 +1,30 @@
 """The operator console's pages: sign-in, the live overview, the dead-letter
 queues (browse, replay, discard) and the audit log.
 
-Sign-in is a form and a signed session cookie (HttpOnly, SameSite=Strict,
-12 hours), not HTTP Basic: an operator can sign out, the browser does not
+Sign-in is a form and a session cookie (HttpOnly, SameSite=Strict, Secure
+when the console's public URL is https), not HTTP Basic: the browser does not
 replay the password on every request, and each state-changing form carries a
-CSRF token bound to the session. Changing the password ends every session.
+CSRF token bound to the session. Sessions live on the server
+(``console.sessions``): signing out revokes one at once, each expires after
+12 hours, and changing the password ends every one (the cookie is signed with
+a key of it). Wrong passwords are throttled per address and overall
+(``throttle.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import hmac
-import json
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -35,6 +39,7 @@ from services.console.overview import (
     service_figures,
     targets,
 )
+from services.console.throttle import LoginThrottle
 from shared import dlq, logs
 from shared.sealing import derive_key
 from shared.service import Runtime
@@ -46,7 +51,7 @@ COOKIE = "passaparola_console"
 SESSION_S = 12 * 3600
 REFRESH_MS = 5000
 SAMPLE_EVERY_S = 15.0
-FAILED_LOGIN_PAUSE_S = 1.0
+MAX_COOKIE = 200
 DLQ_LIMIT = 200
 
 SECURITY_HEADERS = {
@@ -67,6 +72,7 @@ class Console:
     runtime: Runtime
     key: bytes
     throughput: Throughput = field(default_factory=Throughput)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     templates: Any = field(default_factory=environment)
     http: aiohttp.ClientSession | None = None
 
@@ -75,26 +81,51 @@ class Console:
     def _sign(self, text: str) -> str:
         return hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()
 
-    def issue(self) -> str:
-        expires = int(time.time()) + SESSION_S
-        payload = json.dumps({"sid": secrets.token_urlsafe(16), "exp": expires})
-        body = base64.urlsafe_b64encode(payload.encode()).decode()
-        return f"{body}.{self._sign(body)}"
+    async def issue(self, remote: str) -> str:
+        """A new session, stored (as a hash) until it expires or is revoked."""
+        sid = secrets.token_urlsafe(32)
+        async with self.runtime.pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM console.sessions WHERE expires_at < now() - interval '1 day'"
+            )
+            await conn.execute(
+                "INSERT INTO console.sessions (id_hash, expires_at, remote)"
+                " VALUES ($1, now() + make_interval(secs => $2), $3)",
+                _hash(sid),
+                float(SESSION_S),
+                remote,
+            )
+        return f"{sid}.{self._sign(sid)}"
 
-    def session(self, request: web.Request) -> str | None:
-        """The session id of a valid cookie, or None."""
+    def _cookie_sid(self, request: web.Request) -> str | None:
         raw = request.cookies.get(COOKIE, "")
-        body, _, signature = raw.partition(".")
-        if not body or not hmac.compare_digest(signature, self._sign(body)):
+        sid, _, signature = raw.partition(".")
+        if not sid or len(raw) > MAX_COOKIE:
             return None
-        try:
-            payload = json.loads(base64.urlsafe_b64decode(body.encode()))
-        except ValueError:
+        return sid if hmac.compare_digest(signature, self._sign(sid)) else None
+
+    async def session(self, request: web.Request) -> str | None:
+        """The session id of a live session (not revoked, not expired), or None."""
+        sid = self._cookie_sid(request)
+        if sid is None:
             return None
-        if not isinstance(payload, dict) or int(payload.get("exp", 0)) < time.time():
-            return None
-        sid = payload.get("sid")
-        return sid if isinstance(sid, str) else None
+        live = await self.runtime.pool.fetchval(
+            "SELECT true FROM console.sessions"
+            " WHERE id_hash = $1 AND revoked_at IS NULL AND expires_at > now()",
+            _hash(sid),
+        )
+        return sid if live else None
+
+    async def revoke(self, sid: str) -> None:
+        await self.runtime.pool.execute(
+            "UPDATE console.sessions SET revoked_at = now() WHERE id_hash = $1", _hash(sid)
+        )
+
+    @property
+    def secure_cookie(self) -> bool:
+        # From the configured address, not request.secure: behind a TLS proxy
+        # the console itself sees plain HTTP.
+        return urlsplit(self.runtime.settings.console_public_url).scheme == "https"
 
     def csrf(self, sid: str) -> str:
         return self._sign(f"csrf:{sid}")
@@ -120,6 +151,10 @@ class Console:
 CONSOLE = web.AppKey("console", Console)
 
 
+def _hash(sid: str) -> bytes:
+    return hashlib.sha256(sid.encode()).digest()
+
+
 def _console(request: web.Request) -> Console:
     return request.app[CONSOLE]
 
@@ -139,7 +174,7 @@ async def security_headers(request: web.Request, handler: View) -> web.StreamRes
 
 def signed_in(view: View) -> View:
     async def guarded(request: web.Request) -> web.StreamResponse:
-        sid = _console(request).session(request)
+        sid = await _console(request).session(request)
         if sid is None:
             if request.path.startswith("/fragment/"):
                 return web.Response(status=401, text="sign in again")
@@ -167,7 +202,7 @@ def state_changing(view: View) -> View:
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
-    if _console(request).session(request) is not None:
+    if await _console(request).session(request) is not None:
         raise web.HTTPSeeOther("/")
     return _console(request).render("login", authenticated=False)
 
@@ -175,30 +210,51 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     form = await request.post()
+    remote = _remote(request)
+    # From here to the count of a failure there is no await: concurrent
+    # guesses are each counted before the next one is judged.
+    wait = console.throttle.wait(remote)
+    if wait > 0:
+        log.warning("console sign-in throttled")
+        refused = console.render(
+            "login",
+            status=429,
+            authenticated=False,
+            error="Too many wrong passwords; try again later.",
+        )
+        refused.headers["Retry-After"] = str(math.ceil(wait))
+        return refused
     given = form.get("password")
     expected = console.runtime.settings.console_password
     ok = isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+    if ok:
+        console.throttle.succeeded(remote)
+    else:
+        console.throttle.failed(remote)
     async with console.runtime.pool.acquire() as conn:
-        await audit.record(conn, "login" if ok else "login_failed", remote=_remote(request))
+        await audit.record(conn, "login" if ok else "login_failed", remote=remote)
     if not ok:
         log.warning("console sign-in refused")
-        await asyncio.sleep(FAILED_LOGIN_PAUSE_S)  # slows down guessing
         return console.render("login", status=401, authenticated=False, error="Wrong password.")
     log.info("console sign-in")
     response = web.HTTPSeeOther("/")
     response.set_cookie(
         COOKIE,
-        console.issue(),
+        await console.issue(remote),
         max_age=SESSION_S,
         httponly=True,
         samesite="Strict",
         path="/",
-        secure=request.secure,
+        secure=console.secure_cookie,
     )
     raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    await console.revoke(request["sid"])
+    async with console.runtime.pool.acquire() as conn:
+        await audit.record(conn, "logout", remote=_remote(request))
     response = web.HTTPSeeOther("/login")
     response.del_cookie(COOKIE, path="/")
     raise response

@@ -5,6 +5,11 @@ together in the next one (``ingest.accept_new_postings``, migration 005): one
 round trip and one commit for all of them. No delivery waits for a timer: a
 lone one goes at once, in a batch of one. Each still gets its answer only
 after its own rows are committed, so acceptance stays durable.
+
+Tenants stay apart: when the grouped statement fails because of a row (one
+company's delivery the database refuses), the batch is written again one
+delivery at a time, and only the one that fails on its own hears of it.
+An unreachable database is nobody's fault and fails the batch at once.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Pool
+from shared.db import UNAVAILABLE, Pool
 
 MAX_BATCH = 64
 
@@ -89,10 +94,14 @@ class NewPostings:
                     raise
                 continue
             for (_, future), answer in zip(batch, answers, strict=True):
-                if not future.done():  # a cancelled request: its rows stand
+                if future.done():  # a cancelled request: its rows stand
+                    continue
+                if isinstance(answer, Exception):
+                    future.set_exception(answer)
+                else:
                     future.set_result(answer)
 
-    async def _write(self, rows: list[NewPosting]) -> list[bool | None]:
+    async def _write(self, rows: list[NewPosting]) -> list[bool | Exception | None]:
         # One lock order for every batch (postings by company and external id),
         # so two processes' batches cannot deadlock on the same postings.
         order = sorted(
@@ -104,18 +113,26 @@ class NewPostings:
                 list(column) for column in zip(*(row.args() for row in ordered), strict=True)
             ]
             self.statements += 1
-            answers: list[bool | None] = list(await self.pool.fetchval(_MANY, *columns))
-        except asyncpg.UniqueViolationError:
-            # A webhook-id seen before is in the batch, and nothing was
-            # written: each on its own, so only that one is told so.
+            answers: list[bool | Exception | None] = list(await self.pool.fetchval(_MANY, *columns))
+        except UNAVAILABLE:
+            raise
+        except Exception:
+            # Nothing was written (one statement, one transaction). A
+            # webhook-id seen before, or a row the database refuses, is in
+            # the batch: each on its own, so only that one is told so.
             answers = [await self._write_one(row) for row in ordered]
-        out: list[bool | None] = [None] * len(rows)
+        out: list[bool | Exception | None] = [None] * len(rows)
         for position, answer in zip(order, answers, strict=True):
             out[position] = answer
         return out
 
-    async def _write_one(self, row: NewPosting) -> bool | None:
+    async def _write_one(self, row: NewPosting) -> bool | Exception | None:
+        """The answer for one delivery, or the exception that is its alone."""
         try:
             return bool(await self.pool.fetchval(_ONE, *row.args()))
         except asyncpg.UniqueViolationError:
             return None
+        except UNAVAILABLE:
+            raise
+        except Exception as exc:
+            return exc

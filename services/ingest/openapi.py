@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from services.ingest.bounds import MAX_SIGNATURE, MAX_TIMESTAMP, MAX_WEBHOOK_ID
 from services.ingest.schemas import CLOSING, MEMBER, POSTING, WEBHOOK
 
 PROBLEM = {
@@ -61,9 +62,22 @@ MEMBER_SAVED = {
 }
 
 
+EXPORT_STATUS: dict[str, Any] = {
+    "type": "object",
+    "required": ["export_id", "status"],
+    "properties": {
+        "export_id": {"type": "string", "format": "uuid"},
+        "status": {"enum": ["pending"]},
+        "location": {"type": "string"},
+        "waiting_for": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
 def _problems(*codes: int) -> dict[str, Any]:
     reasons = {
-        400: "Malformed JSON, or a body that is not UTF-8.",
+        400: "Malformed JSON, a body that is not UTF-8, a number out of range (NaN, "
+        "Infinity, more than 15 digits) or a header over its length.",
         401: "Missing, malformed or wrong signature or token, or a stale timestamp.",
         404: "Unknown or disabled company, or unknown member.",
         409: "The posting is closed.",
@@ -99,12 +113,17 @@ def document() -> dict[str, Any]:
         ],
         "description": "A Posting for job.created and job.updated, a Closing for job.closed.",
     }
+    limits = {
+        "webhook-id": MAX_WEBHOOK_ID,
+        "webhook-timestamp": MAX_TIMESTAMP,
+        "webhook-signature": MAX_SIGNATURE,
+    }
     signature_headers = [
         {
             "name": name,
             "in": "header",
             "required": True,
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "maxLength": limits[name]},
             "description": text,
         }
         for name, text in (
@@ -207,6 +226,62 @@ def document() -> dict[str, Any]:
                     "responses": {"204": {"description": "Erased."}, **_problems(401, 404, 503)},
                 },
             },
+            "/v1/members/{external_id}/export": {
+                "post": {
+                    "operationId": "startExport",
+                    "summary": "Start gathering a member's data from every service.",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "external_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                        }
+                    ],
+                    "responses": {
+                        "202": {
+                            "description": "Started; poll `location`.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ExportStatus"}
+                                }
+                            },
+                        },
+                        **_problems(401, 404, 503),
+                    },
+                }
+            },
+            "/v1/exports/{export_id}": {
+                "get": {
+                    "operationId": "getExport",
+                    "summary": "The export once every service sent its part (handed over once).",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "export_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string", "format": "uuid"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The member's data, from every service.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "202": {
+                            "description": "Still gathering; see Retry-After.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ExportStatus"}
+                                }
+                            },
+                        },
+                        **_problems(401, 404, 503),
+                    },
+                }
+            },
         },
         "components": {
             "schemas": {
@@ -217,6 +292,7 @@ def document() -> dict[str, Any]:
                 "Accepted": ACCEPTED,
                 "MemberSaved": MEMBER_SAVED,
                 "Problem": PROBLEM,
+                "ExportStatus": EXPORT_STATUS,
             },
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },

@@ -14,6 +14,7 @@ import uuid
 from aiohttp import web
 
 from services.ingest import privacy
+from services.ingest.bounds import check_external_id
 from services.ingest.views import INGEST, token_hash
 from shared import logs
 from shared.db import transaction
@@ -49,6 +50,8 @@ async def _token_label(request: web.Request) -> str:
 async def start_export(request: web.Request) -> web.Response:
     actor = await _token_label(request)
     external_id = request.match_info["external_id"]
+    if not check_external_id(external_id):  # NUL, a surrogate, 10 kB: no such member
+        raise Problem(404, "Not Found", "No member has this id.")
     try:
         async with transaction(request.app[INGEST].runtime.pool) as conn:
             export_id = await privacy.request_export(conn, external_id, actor)

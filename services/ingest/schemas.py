@@ -11,12 +11,17 @@ from __future__ import annotations
 import re
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+
+from services.ingest.bounds import valid_through_error
+
+# A yearly salary of a hundred million in any currency is not an assistant's.
+MAX_SALARY = 100_000_000
 
 LANGUAGE = {"type": "string", "pattern": "^[a-z]{2}$", "description": "ISO 639-1 code, e.g. it"}
 COUNTRY = {"type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2, e.g. IT"}
@@ -75,8 +80,8 @@ POSTING: dict[str, Any] = {
             "additionalProperties": False,
             "required": ["currency", "period"],
             "properties": {
-                "min": {"type": "number", "minimum": 0},
-                "max": {"type": "number", "minimum": 0},
+                "min": {"type": "number", "minimum": 0, "maximum": MAX_SALARY},
+                "max": {"type": "number", "minimum": 0, "maximum": MAX_SALARY},
                 "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
                 "period": {"enum": ["HOUR", "MONTH", "YEAR"]},
             },
@@ -244,7 +249,11 @@ def _describe(error: ValidationError) -> list[tuple[str, str]]:
     if rule == "additionalProperties":
         known = set(schema.get("properties", {}))
         extra = sorted(set(instance) - known) if isinstance(instance, dict) else []
-        return [(name, "unknown field") for name in extra]
+        # A field name is the client's text: named only when it looks like one.
+        return [
+            (name if _FIELD_NAME.match(name) else "(name not shown)", "unknown field")
+            for name in extra
+        ]
     if rule == "required":
         missing = [name for name in expected if name not in instance]
         return [(name, "is required") for name in missing]
@@ -261,6 +270,7 @@ def _describe(error: ValidationError) -> list[tuple[str, str]]:
         "maxItems": f"must have at most {expected} items",
         "uniqueItems": "must not repeat items",
         "minimum": f"must be at least {expected}",
+        "maximum": f"must be at most {expected}",
         "format": f"must be a valid {expected}",
     }
     return [("", messages.get(rule, f"violates rule {rule}"))]
@@ -279,6 +289,7 @@ def validate(schema: dict[str, Any], data: Any, prefix: str = "") -> list[FieldE
     return errors
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -313,8 +324,9 @@ def check_posting(data: Any, prefix: str = "data") -> list[FieldError]:
     salary = data.get("salary") or {}
     if "min" in salary and "max" in salary and salary["min"] > salary["max"]:
         errors.append(FieldError(f"{prefix}.salary", "min must not exceed max"))
-    if "valid_through" in data and date.fromisoformat(data["valid_through"]) < date(2000, 1, 1):
-        errors.append(FieldError(f"{prefix}.valid_through", "must be a date after 2000-01-01"))
+    horizon = "valid_through" in data and valid_through_error(data["valid_through"])
+    if horizon:
+        errors.append(FieldError(f"{prefix}.valid_through", horizon))
     return errors
 
 

@@ -43,6 +43,7 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     migrations=Path(__file__).parent / "migrations",
     port=lambda settings: settings.ingest_port,
+    operator_port=lambda settings: settings.ingest_operator_port,
     queue=INGEST,
     handler=make_handler,
     routes=routes,

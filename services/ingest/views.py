@@ -8,16 +8,26 @@ schema (422). Only then does one transaction write the change and its event.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-import json
-import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from services.ingest import queries
+from services.ingest.bounds import (
+    BodyError,
+    check_external_id,
+    check_webhook_headers,
+    drop_sentinels,
+    parse_json,
+)
+from services.ingest.company_cache import CompanyCache
 from services.ingest.member_changes import erase_member, upsert_member
 from services.ingest.new_postings import NewPostings
 from services.ingest.openapi import document
@@ -42,11 +52,6 @@ from shared.topology import SERVICE_QUEUES
 
 log = logs.get_logger(__name__)
 
-# How long a company's record (name, secrets, disabled) is reused between
-# requests: a flood of webhooks costs no database round trip for this, and a
-# rotation or a disable takes effect within this many seconds.
-COMPANY_TTL_S = 5.0
-
 
 @dataclass
 class Ingest:
@@ -55,20 +60,7 @@ class Ingest:
     member_hash_key: bytes
     limiter: RateLimiter
     new_postings: NewPostings
-    companies: dict[uuid.UUID, tuple[float, queries.Company | None, list[str]]] = field(
-        default_factory=dict
-    )
-
-    async def company(self, company_id: uuid.UUID) -> tuple[queries.Company | None, list[str]]:
-        """The company and its live secrets, opened (raises SealError)."""
-        cached = self.companies.get(company_id)
-        if cached is not None and time.monotonic() - cached[0] < COMPANY_TTL_S:
-            return cached[1], cached[2]
-        async with self.runtime.pool.acquire() as conn:
-            found = await queries.company(conn, company_id)
-        secrets = [self.sealer.open(s)["secret"] for s in found.sealed_secrets] if found else []
-        self.companies[company_id] = (time.monotonic(), found, secrets)
-        return found, secrets
+    companies: CompanyCache
 
 
 INGEST = web.AppKey("ingest", Ingest)
@@ -82,25 +74,15 @@ def _require_json(request: web.Request, limit: int) -> None:
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, "Payload Too Large", f"The body is over the limit of {limit} bytes.")
     if request.content_type != "application/json":
-        raise Problem(
-            415,
-            "Unsupported Media Type",
-            f"Content-Type must be application/json, not {request.content_type!r}.",
-        )
+        # The type sent is not repeated: a problem body quotes no input.
+        raise Problem(415, "Unsupported Media Type", "Content-Type must be application/json.")
 
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
-    # RecursionError: nested deeper than the parser goes ("[[[[..." fits well
-    # inside the size limit), a 400 like any other unreadable body.
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        where = (
-            f" at line {exc.lineno}, column {exc.colno}"
-            if isinstance(exc, json.JSONDecodeError)
-            else ""
-        )
-        raise Problem(400, "Bad Request", f"The body is not valid JSON{where}.") from None
+        return parse_json(body)
+    except BodyError as exc:
+        raise Problem(400, "Bad Request", exc.reason) from None
 
 
 def _invalid(errors: list[Any]) -> Problem:
@@ -119,22 +101,13 @@ async def receive_webhook(request: web.Request) -> web.Response:
         company_id = uuid.UUID(request.match_info["company_id"])
     except ValueError:
         raise Problem(404, "Not Found", "No company has this webhook URL.") from None
+    reason = check_webhook_headers(request.headers)
+    if reason is not None:
+        raise Problem(400, "Bad Request", reason)
     logs.bind(company_id=str(company_id), webhook_id=request.headers.get("webhook-id", ""))
     _require_json(request, settings.webhook_max_bytes)
     body = await request.read()
-    try:
-        company, secrets = await ingest.company(company_id)
-    except SealError:
-        log.error("company secret cannot be opened: is PASSAPAROLA_SECRET_KEY the right one?")
-        raise Problem(503, "Service Unavailable", "Try again later.") from None
-    if company is None or company.disabled:
-        raise Problem(404, "Not Found", "No company has this webhook URL.")
-    try:
-        source_time = verify(body, request.headers, secrets)
-    except SignatureError as exc:
-        raise Problem(
-            exc.status, "Unauthorized" if exc.status == 401 else "Bad Request", exc.reason
-        ) from None
+    company, source_time = await _authentic(ingest, company_id, body, request)
     wait = ingest.limiter.take(str(company_id))
     if wait:
         return problem(
@@ -154,6 +127,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         )
     if errors:
         raise _invalid(errors)
+    drop_sentinels(data)
     webhook_id = request.headers["webhook-id"]
     fresh = await accept_new(
         ingest.new_postings, company, payload["type"], data, source_time, webhook_id
@@ -183,6 +157,38 @@ async def receive_webhook(request: web.Request) -> web.Response:
         assert stored is not None
         return _respond(stored[0], stored[1], replayed=True)
     return _accepted(applied)
+
+
+async def _company(
+    ingest: Ingest, company_id: uuid.UUID, *, fresh: bool
+) -> tuple[queries.Company, list[str]]:
+    try:
+        company, secrets = await ingest.companies.get(company_id, fresh=fresh)
+    except SealError:
+        log.error("company secret cannot be opened: is PASSAPAROLA_SECRET_KEY the right one?")
+        raise Problem(503, "Service Unavailable", "Try again later.") from None
+    if company is None or company.disabled:
+        raise Problem(404, "Not Found", "No company has this webhook URL.")
+    return company, secrets
+
+
+async def _authentic(
+    ingest: Ingest, company_id: uuid.UUID, body: bytes, request: web.Request
+) -> tuple[queries.Company, datetime]:
+    """The live company and the signed time of its authentic delivery."""
+    company, secrets = await _company(ingest, company_id, fresh=False)
+    try:
+        return company, verify(body, request.headers, secrets)
+    except SignatureError as exc:
+        error = exc
+    if error.status == 401:
+        # Perhaps a secret rotated a moment ago: judged again on the database's.
+        company, secrets = await _company(ingest, company_id, fresh=True)
+        with contextlib.suppress(SignatureError):
+            return company, verify(body, request.headers, secrets)
+    raise Problem(
+        error.status, "Unauthorized" if error.status == 401 else "Bad Request", error.reason
+    )
 
 
 def _accepted(applied: Applied) -> web.Response:
@@ -232,7 +238,7 @@ async def _authorise(request: web.Request) -> None:
 
 def _external_id(request: web.Request) -> str:
     external_id = request.match_info["external_id"]
-    if not 1 <= len(external_id) <= 200 or not external_id.isprintable():
+    if not check_external_id(external_id):
         raise Problem(404, "Not Found", "No member has this id.")
     return external_id
 
@@ -297,13 +303,25 @@ async def openapi(request: web.Request) -> web.Response:
 
 def routes(app: web.Application, runtime: Runtime) -> None:
     settings = runtime.settings
+    sealer = sealer_for(settings.secret_keys)
+    companies = CompanyCache(runtime.pool, sealer)
     app[INGEST] = Ingest(
         runtime=runtime,
-        sealer=sealer_for(settings.secret_keys),
+        sealer=sealer,
         member_hash_key=derive_key(settings.secret_key, "member-content/v1"),
         limiter=RateLimiter(settings.webhook_rate_per_s, settings.webhook_burst),
         new_postings=NewPostings(runtime.pool),
+        companies=companies,
     )
+
+    async def listen_for_company_changes(_: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(companies.listen(stop))
+        yield
+        stop.set()
+        await task
+
+    app.cleanup_ctx.append(listen_for_company_changes)
     app.router.add_post("/v1/hooks/{company_id}", observed_webhook(receive_webhook))
     app.router.add_put("/v1/members/{external_id}", put_member)
     app.router.add_delete("/v1/members/{external_id}", delete_member)

@@ -62,6 +62,7 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     migrations=Path(__file__).parent / "migrations",
     port=lambda settings: settings.matcher_port,
+    operator_port=lambda settings: settings.matcher_operator_port,
     queue=MATCHER,
     handler=make_handler,
     background=(build_index, scheduled(privacy.purge)),

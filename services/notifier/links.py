@@ -107,18 +107,38 @@ class LinkPages:
 
     def form_ok(self, request: web.Request, form: Any) -> bool:
         """CSRF: a recent form token we issued for this very link, and no
-        cross-site Origin."""
-        origin = request.headers.get("Origin")
-        if origin and origin != "null":
-            ours = {_origin(self.settings.public_url), f"{request.scheme}://{request.host}"}
-            if origin.rstrip("/") not in ours:
-                return False
+        cross-site request."""
+        if self.cross_site(request):
+            return False
         return consent.form_token_valid(
             self.form_keys,
             request.match_info.get("token", ""),
             str(form.get("form", "")),
             self.clock(),
         )
+
+    def cross_site(self, request: web.Request) -> bool:
+        """What the browser says of where the form was: another site's page
+        (Origin, Sec-Fetch-Site) cannot post a member's choice for them."""
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return True
+        origin = request.headers.get("Origin")
+        if origin and origin != "null":
+            ours = {_origin(self.settings.public_url), f"{request.scheme}://{request.host}"}
+            return origin.rstrip("/") not in ours
+        return False
+
+    async def post_ok(self, request: web.Request) -> bool:
+        """Every state-changing POST of a member link: its form token, or,
+        for the one-click links only (unsubscribe per RFC 8058, a colleague's
+        "never again"), a request no browser marked as cross-site: mail
+        clients post those without opening a page."""
+        form = await request.post()
+        if self.form_ok(request, form):
+            return True
+        one_click = request.path.startswith(("/u/", "/x/"))
+        return one_click and not self.cross_site(request)
 
     def stale(self, request: web.Request, language: str) -> web.Response:
         c = CONSENT[language_of(language)]
@@ -138,6 +158,8 @@ class LinkPages:
                     prefs = await queries.member_by_link(conn, link_id)
                 if prefs is None:
                     return self.refused(request, None)
+                if request.method == "POST" and not await self.post_ok(request):
+                    return self.stale(request, prefs.language)
                 return await view(request, prefs, PAGES[language_of(prefs.language)])
 
             return handle
@@ -288,6 +310,8 @@ class LinkPages:
                     prefs = None if n is None else await queries.member(conn, n["member_id"])
                 if n is None or prefs is None:
                     return self.refused(request, None)
+                if request.method == "POST" and not await self.post_ok(request):
+                    return self.stale(request, prefs.language)
                 return await view(request, n, prefs, PAGES[language_of(prefs.language)])
 
             return handle
@@ -553,7 +577,8 @@ class LinkPages:
             forward_id = self.verify(request, tokens.Action.NEVER)
         except tokens.TokenError as exc:
             return self.refused(request, exc)
-        await request.post()  # one click is enough: nothing to lose by it
+        if not await self.post_ok(request):  # one click, but not another site's
+            return self.stale(request, lang)
         async with self.pool.acquire() as conn:
             await consent.never_again(conn, forward_id)
         c = CONSENT[lang]

@@ -25,6 +25,7 @@ SPEC = ServiceSpec(
     schema=SCHEMA,
     migrations=Path(__file__).parent / "migrations",
     port=lambda settings: settings.notifier_port,
+    operator_port=lambda settings: settings.notifier_operator_port,
     queue=NOTIFIER,
     handler=make_handler,
     routes=links.routes,

@@ -77,7 +77,7 @@ async def test_an_existing_posting_in_a_batch_is_left_to_the_general_path(pool, 
     assert await counts(pool) == (2, 2, 2)
 
 
-async def test_a_failed_statement_reaches_every_delivery_in_it(pool, acme):
+async def test_a_row_the_database_refuses_fails_only_its_own_delivery(pool, acme):
     new_postings = NewPostings(pool)
 
     def row(company_id):
@@ -95,13 +95,16 @@ async def test_a_failed_statement_reaches_every_delivery_in_it(pool, acme):
             body=None,
         )
 
-    # One row names no company: the foreign key fails the whole statement.
+    # One row names no company: the foreign key fails the grouped statement,
+    # which is then written again one delivery at a time.
     outcomes = await asyncio.gather(
         new_postings.accept(row(acme.id)),
         new_postings.accept(row(uuid.uuid4())),
+        new_postings.accept(row(acme.id)),
         return_exceptions=True,
     )
-    assert all(isinstance(o, asyncpg.ForeignKeyViolationError) for o in outcomes)
-    assert await counts(pool) == (0, 0, 0)
+    assert outcomes[0] is True and outcomes[2] is True
+    assert isinstance(outcomes[1], asyncpg.ForeignKeyViolationError)
+    assert await counts(pool) == (2, 2, 0)  # these rows carry no event
     # And the next delivery is written as usual.
     assert await new_postings.accept(row(acme.id)) is True

@@ -22,7 +22,7 @@ import aiohttp
 from shared.events import Envelope, MatchFound, MemberChanged, Payload
 from shared.sealing import Sealer
 from tests.conftest import TEST_STACK
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILDIR = ROOT / "var" / TEST_STACK / "mail"
@@ -30,14 +30,19 @@ MAILDIR = ROOT / "var" / TEST_STACK / "mail"
 
 class NotifierProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
         self.log = log
         self.port = int(env["PASSAPAROLA_NOTIFIER_PORT"])
+        self.operator_port = free_port()
+        self.env = {**env, "PASSAPAROLA_NOTIFIER_OPERATOR_PORT": str(self.operator_port)}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def operator_url(self) -> str:
+        return f"http://127.0.0.1:{self.operator_port}"
 
     async def start(self) -> None:
         with self.log.open("ab") as out:
@@ -57,7 +62,7 @@ class NotifierProcess:
         try:
             async with (
                 aiohttp.ClientSession() as http,
-                http.get(f"{self.url}/readyz") as resp,
+                http.get(f"{self.operator_url}/readyz") as resp,
             ):
                 return resp.status == 200
         except aiohttp.ClientError:

@@ -145,7 +145,10 @@ async def test_an_instant_email_has_the_intended_structure_headers_and_one_recip
     )
     assert row["state"] == "sent" and row["smtp_code"] == 250
     assert msg["Message-ID"] == f"<{row['id']}@passaparola.local>"
-    async with aiohttp.ClientSession() as http, http.get(f"{notifier.url}/metrics") as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{notifier.operator_url}/metrics") as response,
+    ):
         exported = await response.text()
     assert 'passaparola_emails_total{kind="instant",outcome="sent"} 1.0' in exported
     # Nothing personal in the notifier's tables in clear.

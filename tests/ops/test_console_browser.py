@@ -87,10 +87,12 @@ async def console(service_env, tmp_path):
         "PASSAPAROLA_CONSOLE_PORT": str(port),
         "PASSAPAROLA_CONSOLE_PASSWORD": PASSWORD,
         "PASSAPAROLA_CONSOLE_TARGETS": (
-            f"ingest=http://127.0.0.1:{free_port()},matcher=http://127.0.0.1:{probe_port}"
+            f"ingest=http://127.0.0.1:{free_port()},matcher=http://127.0.0.1:{probe.operator_port}"
         ),
     }
-    process = ServiceProcess(["-m", "services.console"], env, port, tmp_path / "console.log")
+    process = ServiceProcess(
+        ["-m", "services.console"], env, port, tmp_path / "console.log", operator_port=port
+    )
     await process.start()
     yield f"http://127.0.0.1:{port}"
     process.kill()
@@ -134,7 +136,9 @@ async def test_an_operator_replays_a_real_dead_letter(
     await dlq_row.get_by_role("link", name="Browse").click()
     assert page.url == f"{console}/dlq/matcher"
     row = page.locator("tbody tr", has_text=envelope.id)
-    assert "poison: Poison: cannot reach [redacted]" in await row.inner_text()
+    # The reason names the exception, never its text (which held an address).
+    assert await row.locator("td", has_text="poison: Poison").count() == 1
+    assert "cannot reach" not in await row.inner_text()
     assert CANARY not in await page.content()
     await page.screenshot(path=shots / "3-dead-letters.png", full_page=True)
 

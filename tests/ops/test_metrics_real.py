@@ -60,7 +60,7 @@ async def test_consumer_and_outbox_metrics_after_real_events(probe, amqp, topolo
     await publish_pings(publisher, ["ok", "ok", "poison", "fail:1"])
 
     async def settled() -> bool:
-        _, samples = await scrape(probe.port)
+        _, samples = await scrape(probe.operator_port)
         name = "passaparola_events_consumed_total"
         return (
             value(samples, name, queue="probe", outcome="ok") == 3
@@ -69,7 +69,7 @@ async def test_consumer_and_outbox_metrics_after_real_events(probe, amqp, topolo
         )
 
     await eventually(settled, what="the outcomes on /metrics")
-    _, samples = await scrape(probe.port)
+    _, samples = await scrape(probe.operator_port)
     # Every outcome exists from the start (0 when nothing happened).
     assert (
         value(samples, "passaparola_events_consumed_total", queue="probe", outcome="duplicate") == 0
@@ -86,11 +86,11 @@ async def test_consumer_and_outbox_metrics_after_real_events(probe, amqp, topolo
         await enqueue(conn, "probe", envelope)
 
     async def published() -> bool:
-        _, s = await scrape(probe.port)
+        _, s = await scrape(probe.operator_port)
         return value(s, "passaparola_outbox_published_total", schema="probe") == 1
 
     await eventually(published, what="the outbox publication on /metrics")
-    _, samples = await scrape(probe.port)
+    _, samples = await scrape(probe.operator_port)
     assert value(samples, "passaparola_outbox_depth", schema="probe") == 0
     assert value(samples, "passaparola_outbox_oldest_age_seconds", schema="probe") == 0
 
@@ -127,7 +127,7 @@ async def test_outbox_depth_and_age_of_a_row_that_waits(probe, pool):
             pytest.fail("the relay always took the row first")
 
         async def waiting() -> bool:
-            _, s = await scrape(probe.port)
+            _, s = await scrape(probe.operator_port)
             return (
                 value(s, "passaparola_outbox_depth", schema="probe") == 1
                 and value(s, "passaparola_outbox_oldest_age_seconds", schema="probe") >= 600
@@ -140,7 +140,7 @@ async def test_outbox_depth_and_age_of_a_row_that_waits(probe, pool):
         await pool.release(holder)
 
     async def drained() -> bool:
-        _, s = await scrape(probe.port)
+        _, s = await scrape(probe.operator_port)
         return (
             value(s, "passaparola_outbox_depth", schema="probe") == 0
             and value(s, "passaparola_outbox_oldest_age_seconds", schema="probe") == 0
@@ -163,14 +163,14 @@ async def test_canary_no_label_value_carries_personal_data(probe, amqp, topology
     )
 
     async def settled() -> bool:
-        _, s = await scrape(probe.port)
+        _, s = await scrape(probe.operator_port)
         return (
             value(s, "passaparola_events_consumed_total", queue="probe", outcome="dead_lettered")
             >= 1
         )
 
     await eventually(settled, what="dead-lettering")
-    text, samples = await scrape(probe.port)
+    text, samples = await scrape(probe.operator_port)
     for canary in (CANARY_EMAIL, CANARY_PHONE, CANARY_NAME, "canary", "Giulia"):
         assert canary not in text
     allowed = {

@@ -94,8 +94,9 @@ async def test_a_message_that_keeps_failing_lands_in_the_dead_letter_queue_with_
     (letter,) = await dead_letters(amqp, topology)
     assert letter.message_id == envelope.id
     assert letter.queue == topology.queue(PROBE)
-    assert "failed 3 times" in letter.reason
-    assert "the partner API said no" in letter.reason
+    assert letter.reason == "failed 3 times, last: ValueError"
+    # The exception's text is not a reason: it can quote the message.
+    assert "the partner API said no" not in letter.reason
     assert letter.attempts == 3
     assert await effects(pool) == 0
     # Looking at the dead-letter queue does not take anything out of it.
@@ -207,7 +208,7 @@ async def test_canary_personal_data_in_a_failure_reaches_neither_log_nor_dead_le
     for text in (out.getvalue(), json.dumps(letter.to_json())):
         assert canary_email not in text
         assert canary_phone not in text
-    assert "cannot mail [redacted]" in letter.reason
+    assert "cannot mail" not in letter.reason
     summaries = [
         json.loads(line) for line in out.getvalue().splitlines() if '"message handled"' in line
     ]

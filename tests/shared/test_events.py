@@ -199,3 +199,64 @@ def test_any_json_document_decodes_or_is_a_contract_error(value):
 def test_pathological_bodies_are_contract_errors(body):
     with pytest.raises(ContractError):
         Envelope.decode(body)
+
+
+CANARY = "Mario Rossi CANARY-4b1e"
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"specversion": CANARY, "id": "1", "source": "s", "type": "system.ping", "data": {}},
+        {"specversion": "1.0", "id": "1", "source": "s", "type": CANARY, "data": {}},
+        {"specversion": "1.0", "id": "1", "source": "s", "type": [CANARY], "data": {}},
+        {"specversion": "1.0", "id": "1", "source": "s", "type": "system.ping", "data": CANARY},
+        {
+            "specversion": "1.0",
+            "id": "1",
+            "source": "s",
+            "type": "system.ping",
+            "data": {"ping_id": "x", CANARY: CANARY},
+        },
+        {
+            "specversion": "1.0",
+            "id": "1",
+            "source": "s",
+            "type": "system.ping",
+            "data": {"ping_id": "x", "note": [CANARY]},
+        },
+        {
+            "specversion": "1.0",
+            "id": "1",
+            "source": "s",
+            "type": "system.ping",
+            "dataversion": CANARY,
+            "data": {},
+        },
+    ],
+)
+def test_a_contract_reason_quotes_no_value_of_the_message(envelope):
+    """Reasons reach the dead-letter queue, the log and the console (finding 7)."""
+    with pytest.raises(ContractError) as caught:
+        Envelope.decode(json.dumps(envelope).encode())
+    assert "CANARY" not in str(caught.value)
+    assert "Mario" not in str(caught.value)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["specversion", "id", "source", "type", "dataversion", "data", "time"]),
+        st.one_of(st.text(), st.integers(), st.lists(st.text(max_size=5), max_size=3)),
+    )
+)
+@settings(max_examples=300, derandomize=True)
+def test_no_generated_envelope_puts_its_text_in_a_reason(envelope):
+    marked = {k: f"Q{v}Q" if isinstance(v, str) and v else v for k, v in envelope.items()}
+    reason = ""
+    try:
+        Envelope.decode(json.dumps(marked).encode())
+    except ContractError as exc:
+        reason = str(exc)
+    for value in marked.values():
+        if isinstance(value, str) and value.startswith("Q") and len(value) > 4:
+            assert value not in reason
