@@ -126,7 +126,7 @@ async def test_a_member_the_planner_cannot_plan_is_held_and_the_others_get_mail(
         assert {h["task"] for h in await held()} == {"planner"}
 
         async def gauge() -> bool:
-            return await quarantined_gauge(notifier.url) == 2
+            return await quarantined_gauge(notifier.operator_url) == 2
 
         await eventually(gauge, timeout=60, what="/metrics to count the held members")
 

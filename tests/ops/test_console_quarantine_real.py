@@ -26,7 +26,9 @@ async def console(service_env, tmp_path):
         "PASSAPAROLA_CONSOLE_PASSWORD": PASSWORD,
         "PASSAPAROLA_CONSOLE_TARGETS": f"matcher=http://127.0.0.1:{free_port()}",
     }
-    process = ServiceProcess(["-m", "services.console"], env, port, tmp_path / "console.log")
+    process = ServiceProcess(
+        ["-m", "services.console"], env, port, tmp_path / "console.log", operator_port=port
+    )
     await process.start()
     yield f"http://127.0.0.1:{port}"
     process.kill()

@@ -47,7 +47,7 @@ async def test_a_failed_email_shows_in_metrics_status_and_the_console(service_en
     )
     await notifier.start()
     console_port = free_port()
-    targets = f"notifier=http://127.0.0.1:{port}"
+    targets = f"notifier=http://127.0.0.1:{notifier.operator_port}"
     console = ServiceProcess(
         ["-m", "services.console"],
         {
@@ -58,12 +58,13 @@ async def test_a_failed_email_shows_in_metrics_status_and_the_console(service_en
         },
         console_port,
         tmp_path / "console.log",
+        operator_port=console_port,  # the console is operator-only: one port
     )
     try:
         async with aiohttp.ClientSession() as http:
 
             async def measured() -> bool:
-                async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                async with http.get(f"http://127.0.0.1:{notifier.operator_port}/metrics") as resp:
                     text = await resp.text()
                 return 'passaparola_deliveries{kind="email",state="failed"} 1.0' in text
 

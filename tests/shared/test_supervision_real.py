@@ -62,7 +62,7 @@ async def beats(pool) -> int:
 async def test_a_failing_task_is_named_by_readyz_counted_and_the_rest_keep_flowing(
     probe, pool, amqp, topology
 ):
-    port = probe.port
+    port = probe.operator_port  # readiness and metrics live on the operator listener
     assert await sample(port, "passaparola_task_crashes_total", "beat") == 0
     await pool.execute("INSERT INTO probe.faults DEFAULT VALUES")
 
@@ -102,7 +102,7 @@ async def test_a_failing_task_is_named_by_readyz_counted_and_the_rest_keep_flowi
 
 
 async def test_sigusr1_crashes_every_task_once_and_each_comes_back(probe, pool):
-    port = probe.port
+    port = probe.operator_port  # readiness and metrics live on the operator listener
     before = await beats(pool)
     await eventually(lambda: _more(pool, before), what="the task working")
     probe.signal(signal.SIGUSR1)
