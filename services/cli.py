@@ -128,7 +128,7 @@ def _dlq_forget(args: argparse.Namespace) -> int:
     except ValueError:
         raise CliError("BadId", "dlq forget needs the member's id (a UUID)", EXIT_USAGE) from None
     topology = topology_from(settings)
-    queues = [topology.dead_letter_queue(spec) for spec in SERVICE_QUEUES]
+    queues = [topology.dead_letter_queue(spec) for spec in topology.service_queues()]
 
     async def work(connection: aio_pika.abc.AbstractConnection) -> int:
         removed = await dlq.forget_member(connection, queues, member_id)
