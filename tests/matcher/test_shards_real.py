@@ -22,6 +22,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from services.cli import main
+from services.matcher import privacy
 from services.matcher.handlers import make_handler
 from services.matcher.index import MemberIndex
 from services.matcher.live import LiveIndex
@@ -461,3 +462,35 @@ async def test_the_reshard_command_refuses_a_queue_with_work_then_re_splits(
         return found.declaration_result.message_count == 1
 
     await eventually(arrived, what="the member event in its new owner's queue")
+
+
+async def test_retention_removes_the_shards_bookkeeping_of_postings_that_are_gone(
+    pool: Pool, settings: Settings
+) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO matcher.postings (posting_id, company_id, revision, state, closed_at)"
+            " VALUES ('p-old', 'c', 1, 'closed', now() - interval '400 days'),"
+            " ('p-open', 'c', 1, 'open', NULL)"
+        )
+        for posting in ("p-old", "p-open"):
+            await conn.execute(
+                "INSERT INTO matcher.shard_reports"
+                " (posting_id, revision, shards, shard, candidates) VALUES ($1, 1, 2, 0, 0)",
+                posting,
+            )
+            await conn.execute(
+                "INSERT INTO matcher.shard_merges (posting_id, revision) VALUES ($1, 1)", posting
+            )
+            await conn.execute(
+                "INSERT INTO matcher.shard_candidates"
+                " (posting_id, revision, shard, member_id, kind, score, explanation)"
+                " VALUES ($1, 1, 0, 'm-1', 'top', 1.0, '{}'::jsonb)",
+                posting,
+            )
+        counts = await privacy.purge(conn, settings)
+        assert counts["postings"] == 1
+        for table in ("shard_reports", "shard_merges", "shard_candidates"):
+            assert counts[table] == 1
+            left = await conn.fetch(f"SELECT posting_id FROM matcher.{table}")  # noqa: S608
+            assert [r["posting_id"] for r in left] == ["p-open"]
