@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -21,12 +22,13 @@ import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from services.cli import main
+from services.cli import _queue_name, main
 from services.matcher import privacy
 from services.matcher.handlers import make_handler
 from services.matcher.index import MemberIndex
 from services.matcher.live import LiveIndex
 from services.matcher.weights import DEFAULT_WEIGHTS, Weights
+from shared.commands import CliError
 from shared.consumer import Consumer
 from shared.db import Pool, create_pool
 from shared.events import Envelope, JobClosed, JobUpdated, MemberChanged, MemberErased, Payload
@@ -494,3 +496,17 @@ async def test_retention_removes_the_shards_bookkeeping_of_postings_that_are_gon
             assert counts[table] == 1
             left = await conn.fetch(f"SELECT posting_id FROM matcher.{table}")  # noqa: S608
             assert [r["posting_id"] for r in left] == ["p-open"]
+
+
+def test_dead_letter_commands_name_the_shard_queues(
+    stack_env: dict[str, str], namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in stack_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PASSAPAROLA_BROKER_NAMESPACE", namespace)
+    monkeypatch.setenv("PASSAPAROLA_MATCHER_SHARDS", "2")
+    assert _queue_name("matcher.shard-1") == f"{namespace}.matcher.shard-1.dlq"
+    with pytest.raises(
+        CliError, match=re.escape("matcher.shard-0, matcher.shard-1, notifier, ingest")
+    ):
+        _queue_name("matcher")
