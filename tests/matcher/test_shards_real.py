@@ -16,6 +16,7 @@ import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -44,7 +45,7 @@ from shared.topology import (
     shard_of,
 )
 from tests.conftest import _with_db
-from tests.helpers import eventually
+from tests.helpers import ServiceProcess, eventually, free_port
 from tests.matcher.test_service_real import job, member
 
 pytestmark = pytest.mark.real
@@ -91,10 +92,17 @@ def openings(prefix: str = "p") -> list[Payload]:
 class Run:
     """One matcher (its shards, each with its own index and consumer) on one database."""
 
-    def __init__(self, amqp: AbstractRobustConnection, pool: Pool, topology: Topology) -> None:
+    def __init__(
+        self,
+        amqp: AbstractRobustConnection,
+        pool: Pool,
+        topology: Topology,
+        weights: Weights = WEIGHTS,
+    ) -> None:
         self.amqp = amqp
         self.pool = pool
         self.topology = topology
+        self.weights = weights
         self.consumers: dict[int, Consumer] = {}
         self.done: Counter[int] = Counter()  # messages handled by stopped consumers
 
@@ -105,7 +113,7 @@ class Run:
     async def start(self, shard: int) -> None:
         """A shard starts as a restarted process does: an empty index, rebuilt
         from the read model by its first message, then its queue's backlog."""
-        live = LiveIndex(WEIGHTS, shard=shard, shards=self.shards)
+        live = LiveIndex(self.weights, shard=shard, shards=self.shards)
         consumer = Consumer(
             spec=matcher_shard(shard, self.shards),
             topology=self.topology,
@@ -510,3 +518,83 @@ def test_dead_letter_commands_name_the_shard_queues(
         CliError, match=re.escape("matcher.shard-0, matcher.shard-1, notifier, ingest")
     ):
         _queue_name("matcher")
+
+
+async def handled_in(pool: Pool, shard: int | None = None) -> int:
+    """Events a matcher process has handled, from its inbox (shard-k:<id>)."""
+    prefix = "shard-%" if shard is None else f"shard-{shard}:%"
+    return int(
+        await pool.fetchval("SELECT count(*) FROM matcher.inbox WHERE event_id LIKE $1", prefix)
+    )
+
+
+async def test_three_matcher_processes_one_killed_mid_run_lose_nothing(
+    amqp: AbstractRobustConnection,
+    pool: Pool,
+    other_pool: Pool,
+    topology: Topology,
+    publisher: Publisher,
+    service_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The real service, three processes (PASSAPAROLA_MATCHER_SHARD 0-2); shard 1
+    is killed with SIGKILL right after the openings are published, and comes
+    back. A one-shard matcher in this process, fed the same events, is the
+    reference (the service's own weights: the cap of 100 does not bind here)."""
+
+    def process(shard: int) -> ServiceProcess:
+        port = free_port()
+        env = {
+            **service_env,
+            "PASSAPAROLA_MATCHER_PORT": str(port),
+            "PASSAPAROLA_MATCHER_SHARDS": "3",
+            "PASSAPAROLA_MATCHER_SHARD": str(shard),
+        }
+        return ServiceProcess(
+            ["-m", "services.matcher"], env, port, tmp_path / f"matcher-{shard}.log"
+        )
+
+    three = dataclasses.replace(topology, matcher_shards=3)
+    one = Run(amqp, other_pool, topology, weights=DEFAULT_WEIGHTS)
+    await one.start_all()
+    shards = [process(k) for k in range(3)]
+    try:
+        for shard in shards:
+            await shard.start()
+        sharded = Run(amqp, pool, three)  # only to count what each shard should get
+
+        async def processes_handled(events: Sequence[Envelope], *only: int) -> None:
+            for k in only or range(3):
+                want = sharded.expected(events, k)
+
+                async def done(k: int = k, want: int = want) -> bool:
+                    return await handled_in(pool, k) >= want
+
+                await eventually(done, timeout=120, what=f"matcher process {k} caught up")
+
+        events = await publish(publisher, members(24))
+        await one.settled(events)
+        await processes_handled(events)
+
+        events += await publish(publisher, openings())
+        shards[1].kill()
+        await one.settled(events)
+        await processes_handled(events, 0, 2)
+        shards[1] = process(1)
+        await shards[1].start()
+        await processes_handled(events)
+        for batch in (later_openings(), LATER_MEMBERS):
+            events += await publish(publisher, batch)
+            await one.settled(events)
+            await processes_handled(events)
+        assert await handled_in(pool) == sharded.expected(events)
+
+        left = await pool.fetchval("SELECT count(*) FROM matcher.shard_candidates")
+        assert left == 0
+        assert await sharded.matches() == await one.matches()
+        assert await sharded.told() == await one.told()
+        assert len(await one.matches()) > 10
+    finally:
+        await one.stop_all()
+        for shard in shards:
+            shard.kill()
