@@ -24,7 +24,6 @@ from shared import db, dlq, logs, migrations, quarantine
 from shared.commands import EXIT_DATA, EXIT_USAGE, CliError, with_broker, with_pool
 from shared.service import EXIT_CONFIG, ServiceSpec, load_settings
 from shared.settings import markdown_table
-from shared.topology import SERVICE_QUEUES
 
 
 def _specs() -> dict[str, ServiceSpec]:
@@ -82,14 +81,14 @@ def _queue_name(name: str) -> str:
     from shared.service import topology_from
 
     topology = topology_from(load_settings())
-    known = {topology.dead_letter_queue(spec): spec for spec in SERVICE_QUEUES}
-    known.update({spec.name: spec for spec in SERVICE_QUEUES})
+    specs = topology.service_queues()  # the matcher's once per shard
+    known = {topology.dead_letter_queue(spec): spec for spec in specs}
+    known.update({spec.name: spec for spec in specs})
     spec = known.get(name) or known.get(f"{topology.namespace}.{name}.dlq")
     if spec is None:
         raise CliError(
             "UnknownQueue",
-            f"no dead-letter queue for {name!r}; "
-            f"known: {', '.join(s.name for s in SERVICE_QUEUES)}",
+            f"no dead-letter queue for {name!r}; known: {', '.join(s.name for s in specs)}",
             EXIT_USAGE,
         )
     return topology.dead_letter_queue(spec)
@@ -128,7 +127,7 @@ def _dlq_forget(args: argparse.Namespace) -> int:
     except ValueError:
         raise CliError("BadId", "dlq forget needs the member's id (a UUID)", EXIT_USAGE) from None
     topology = topology_from(settings)
-    queues = [topology.dead_letter_queue(spec) for spec in SERVICE_QUEUES]
+    queues = [topology.dead_letter_queue(spec) for spec in topology.service_queues()]
 
     async def work(connection: aio_pika.abc.AbstractConnection) -> int:
         removed = await dlq.forget_member(connection, queues, member_id)

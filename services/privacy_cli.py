@@ -26,7 +26,6 @@ from shared.commands import EXIT_DATA, EXIT_UNAVAILABLE, CliError, with_broker, 
 from shared.db import Pool, transaction
 from shared.sealing import SealError, sealer_for
 from shared.service import load_settings, topology_from
-from shared.topology import SERVICE_QUEUES
 
 
 def _member(args: argparse.Namespace) -> int:
@@ -64,7 +63,7 @@ def _member(args: argparse.Namespace) -> int:
             await audit.record(
                 conn, "ingest", actor=actor, action="member.erase", subject=str(member_id)
             )
-        queues = [topology.dead_letter_queue(spec) for spec in SERVICE_QUEUES]
+        queues = [topology.dead_letter_queue(spec) for spec in topology.service_queues()]
 
         async def forget(connection: aio_pika.abc.AbstractConnection) -> int:
             return await dlq.forget_member(connection, queues, str(member_id))

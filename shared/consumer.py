@@ -68,6 +68,9 @@ class Consumer:
         self.handler = handler
         self.pool = pool
         self.inbox_table = inbox_table
+        # Consumers that share an inbox table but must each handle every event
+        # (matcher shards) record "<scope>:<event id>" instead of the id.
+        self.inbox_prefix = "" if spec.inbox_scope is None else f"{spec.inbox_scope}:"
         self.prefetch = prefetch
         self.queue_name = topology.queue(spec)
         self.outcomes: Counter[str] = Counter()
@@ -176,7 +179,7 @@ class Consumer:
             first = await conn.fetchval(
                 f"INSERT INTO {self.inbox_table} (event_id, event_type) VALUES ($1, $2)"  # noqa: S608 - table name is ours, not input
                 " ON CONFLICT (event_id) DO NOTHING RETURNING true",
-                event.id,
+                self.inbox_prefix + event.id,
                 event.type,
             )
             if first:

@@ -24,6 +24,7 @@ from shared import logs, metrics
 from shared.db import UNAVAILABLE, Connection, Pool
 from shared.events import Envelope
 from shared.publisher import Publisher
+from shared.topology import routing_key
 
 log = logs.get_logger(__name__)
 
@@ -37,7 +38,7 @@ async def enqueue(conn: Connection, schema: str, envelope: Envelope) -> None:
     await conn.execute(
         f"INSERT INTO {schema}.outbox (event_id, routing_key, body) VALUES ($1, $2, $3)",  # noqa: S608 - schema is ours
         envelope.id,
-        envelope.type,
+        routing_key(envelope),
         envelope.encode(),
     )
 

@@ -62,7 +62,8 @@ class ServiceSpec:
     schema: str
     migrations: Path
     port: Callable[[Settings], int]
-    queue: QueueSpec | None = None
+    # A queue, or how to find it in the settings (a matcher shard's).
+    queue: QueueSpec | Callable[[Settings], QueueSpec] | None = None
     handler: Callable[[Runtime], Handler] | None = None
     routes: Callable[[web.Application, Runtime], None] | None = None
     background: tuple[Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]], ...] = ()
@@ -83,6 +84,7 @@ def topology_from(settings: Settings) -> Topology:
         namespace=settings.broker_namespace,
         delivery_limit=settings.delivery_limit,
         retry_delays_ms=settings.retry_delays_ms,
+        matcher_shards=settings.matcher_shards,
     )
 
 
@@ -208,7 +210,7 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
     consumer: Consumer | None = None
     if spec.queue is not None and spec.handler is not None:
         consumer = Consumer(
-            spec=spec.queue,
+            spec=spec.queue if isinstance(spec.queue, QueueSpec) else spec.queue(settings),
             topology=topology,
             handler=spec.handler(runtime),
             pool=pool,

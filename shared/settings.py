@@ -178,6 +178,18 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("matcher_port", _int_range(1, 65535), "8081", "Matcher's HTTP port (health)."),
     Variable(
+        "matcher_shards",
+        _int_range(1, 256),
+        "1",
+        "How many matcher shards split the members (docs/scaling.md); the same for every service.",
+    ),
+    Variable(
+        "matcher_shard",
+        _int_range(0, 255),
+        "0",
+        "This matcher process's shard, from 0 to `PASSAPAROLA_MATCHER_SHARDS` - 1.",
+    ),
+    Variable(
         "notifier_port",
         _int_range(1, 65535),
         "8082",
@@ -417,6 +429,8 @@ class Settings:
     http_host: str
     ingest_port: int
     matcher_port: int
+    matcher_shards: int
+    matcher_shard: int
     notifier_port: int
     operator_host: str
     ingest_operator_port: int
@@ -483,6 +497,8 @@ class Settings:
                 problems.append(f"{var.env} is malformed: {exc}")
         if not problems and values["db_pool_min"] > values["db_pool_max"]:
             problems.append(f"{PREFIX}DB_POOL_MIN is larger than {PREFIX}DB_POOL_MAX")
+        if not problems and values["matcher_shard"] >= values["matcher_shards"]:
+            problems.append(f"{PREFIX}MATCHER_SHARD is not below {PREFIX}MATCHER_SHARDS")
         if problems:
             raise SettingsError(problems)
         return cls(**values)

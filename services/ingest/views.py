@@ -48,7 +48,6 @@ from shared.http import Problem, problem
 from shared.metrics import observed_webhook
 from shared.sealing import Sealer, SealError, derive_key, sealer_for
 from shared.service import Runtime
-from shared.topology import SERVICE_QUEUES
 
 log = logs.get_logger(__name__)
 
@@ -283,7 +282,8 @@ async def forget_dead_letters(runtime: Runtime, member_id: str) -> None:
     """After the erasure committed: the member's dead letters go too. The
     broker being away does not undo the erasure; the operator is told how to
     finish it."""
-    queues = [runtime.topology.dead_letter_queue(spec) for spec in SERVICE_QUEUES]
+    topology = runtime.topology
+    queues = [topology.dead_letter_queue(spec) for spec in topology.service_queues()]
     try:
         removed = await dlq.forget_member(runtime.connection, queues, member_id)
     except Exception as exc:

@@ -6,6 +6,7 @@
     passaparola match explain POSTING.json                  # dry run on the member read model
     passaparola taxonomy import-esco DIR                    # store ESCO titles for the matcher
     passaparola companies same             # "employer | alias<TAB>posting company" lines on stdin
+    passaparola shards reshard --to N      # re-split the matcher queues (docs/scaling.md)
 
 Output is JSON (one line per input for the title tools). Errors are named and
 have an exit code, like every ``passaparola`` command: 2 usage, 65 bad data,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # imported when used: the title machinery is not needed by ev
 EXIT_DATA = 65  # EX_DATAERR
 EXIT_NOINPUT = 66  # EX_NOINPUT
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: try again once the matchers are stopped and drained
 
 _DB_DOWN: tuple[type[BaseException], ...] = (OSError, *db.UNAVAILABLE)
 
@@ -96,6 +98,7 @@ def register(sub: Any) -> None:
     esco.set_defaults(func=_named_errors(_import_esco))
 
     _register_companies(sub)
+    _register_shards(sub)
 
 
 # --- titles ------------------------------------------------------------------------------------
@@ -384,3 +387,40 @@ def _companies_same(args: argparse.Namespace) -> int:
         return 0
     # Bad lines are reported in place and the run goes on; the exit code says so.
     return EXIT_DATA if bad else 0
+
+
+# --- shards ------------------------------------------------------------------------------------
+
+
+def _register_shards(sub: Any) -> None:
+    shards = sub.add_parser("shards", help="the matcher's shards (docs/scaling.md)")
+    shards_sub = shards.add_subparsers(dest="shards_command", required=True)
+    reshard = shards_sub.add_parser(
+        "reshard",
+        help="re-split the matcher queues from PASSAPAROLA_MATCHER_SHARDS to --to shards "
+        "(every matcher stopped, queues drained)",
+    )
+    reshard.add_argument("--to", type=int, required=True, help="the new shard count")
+    reshard.set_defaults(func=_named_errors(_reshard))
+
+
+def _reshard(args: argparse.Namespace) -> int:
+    from shared.commands import with_broker
+    from shared.service import topology_from
+    from shared.topology import BUCKETS, ReshardRefused, reshard
+
+    if not 1 <= args.to <= BUCKETS:
+        raise CommandError("BadShardCount", f"--to must be from 1 to {BUCKETS}", 2)
+    settings = load_settings()
+    old = topology_from(settings)
+
+    async def work(connection: Any) -> int:
+        try:
+            new = await reshard(connection, old, args.to)
+        except ReshardRefused as exc:
+            raise CommandError("ReshardRefused", str(exc), EXIT_TEMPFAIL) from None
+        queues = [new.queue(spec) for spec in new.service_queues()[: new.matcher_shards]]
+        print(json.dumps({"from": old.matcher_shards, "to": new.matcher_shards, "queues": queues}))
+        return 0
+
+    return asyncio.run(with_broker(settings, work))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 
 from services.matcher import queries
@@ -115,26 +115,50 @@ def expired(posting: JobPosting, today: date | None = None) -> bool:
 # --- job events ----------------------------------------------------------------------------------
 
 
+def _still_fitting(
+    live: LiveIndex, posting: JobPosting, rows: Iterable[queries.MatchRow], best: set[str]
+) -> dict[str, Match]:
+    """Members told earlier (active rows, outside ``best``) who still fit."""
+    prepared = live.prepared(posting)
+    out: dict[str, Match] = {}
+    for row in rows:
+        member = live.index.get(row.member_id)
+        if row.state == "active" and row.member_id not in best and member is not None:
+            result = score(prepared, member, live.weights, live.matcher)
+            if isinstance(result, Match):
+                out[row.member_id] = result
+    return out
+
+
 async def rematch_posting(live: LiveIndex, conn: Connection, posting: JobPosting) -> None:
     """Match a new or updated posting: tell new fits (best first, within the
     caps), keep still-fitting matches, withdraw those that no longer fit."""
-    weights = live.weights
     # The best fits within the cap; matches told earlier are re-checked one by one.
-    run = live.index.match(posting, limit=weights.posting_cap)
+    run = live.index.match(posting, limit=live.weights.posting_cap)
     fits = dict(run.matches)
     existing = {r.member_id: r for r in await queries.matches_of_posting(conn, posting.posting_id)}
-    prepared = live.prepared(posting)
-    for told_row in existing.values():
-        member = live.index.get(told_row.member_id)
-        if told_row.state == "active" and told_row.member_id not in fits and member is not None:
-            result = score(prepared, member, weights, live.matcher)
-            if isinstance(result, Match):
-                fits[told_row.member_id] = result
-    active = sum(1 for r in existing.values() if r.state == "active" and r.member_id in fits)
-    fresh = [m for m, _ in run.matches if m not in existing]
+    fits.update(_still_fitting(live, posting, existing.values(), set(fits)))
+    unfit = {m for m, r in existing.items() if r.state == "active" and m not in fits}
+    await _settle(live, conn, posting, run.matches, existing, unfit, (run.candidates, len(fits)))
+
+
+async def _settle(
+    live: LiveIndex,
+    conn: Connection,
+    posting: JobPosting,
+    ranked: Sequence[tuple[str, Match]],
+    existing: dict[str, queries.MatchRow],
+    unfit: set[str],
+    counts: tuple[int, int],
+) -> None:
+    """Tell the ranked fits not told yet, within the caps; withdraw ``unfit``.
+    ``counts``: the candidates scored and the fits found (for the log line)."""
+    weights = live.weights
+    active = sum(1 for r in existing.values() if r.state == "active" and r.member_id not in unfit)
+    fresh = [m for m, _ in ranked if m not in existing]
     recent = await queries.recent_matches_per_member(conn, fresh, weights.member_cap_days)
     told = capped = 0
-    for member_id, match in run.matches:
+    for member_id, match in ranked:
         row = existing.get(member_id)
         if row is not None and row.state == "active":
             continue
@@ -148,7 +172,7 @@ async def rematch_posting(live: LiveIndex, conn: Connection, posting: JobPosting
         told += 1
     withdrawn = 0
     for row in existing.values():
-        if row.state == "active" and row.member_id not in fits:
+        if row.state == "active" and row.member_id in unfit:
             await _withdraw(conn, row, "no_longer_fits")
             withdrawn += 1
     metrics.observe_matches(told)
@@ -156,16 +180,103 @@ async def rematch_posting(live: LiveIndex, conn: Connection, posting: JobPosting
         "posting matched",
         posting_id=posting.posting_id,
         revision=posting.revision,
-        candidates=run.candidates,
-        fits=len(fits),
+        candidates=counts[0],
+        fits=counts[1],
         told=told,
         capped=capped,
         withdrawn=withdrawn,
     )
 
 
+# --- job events on a shard -------------------------------------------------------------------
+#
+# Every shard sees every job event and scores the posting against its own
+# members only. The cap (the best ``posting_cap`` members overall) is kept by
+# a gather step: each shard writes its best ``posting_cap`` (no member outside
+# a shard's own best can be in the overall best), plus which of its members
+# told earlier still fit; the shard that completes the set, under the global
+# lock, ranks them all together and tells exactly what one process would.
+
+
+async def report_posting(live: LiveIndex, conn: Connection, posting: JobPosting) -> None:
+    run = live.index.match(posting, limit=live.weights.posting_cap)
+    best = {m for m, _ in run.matches}
+    mine = [
+        r
+        for r in await queries.matches_of_posting(conn, posting.posting_id)
+        if r.state == "active" and live.owns(r.member_id)
+    ]
+    kept = _still_fitting(live, posting, mine, best)
+    proposed = [
+        queries.Candidate(m, "top", match.score, match.explanation) for m, match in run.matches
+    ]
+    proposed += [queries.Candidate(m, "kept", k.score, k.explanation) for m, k in kept.items()]
+    proposed += [
+        queries.Candidate(r.member_id, "dropped", 0.0, {})
+        for r in mine
+        if r.member_id not in best and r.member_id not in kept
+    ]
+    await queries.report(conn, posting, live.shards, live.shard, run.candidates, proposed)
+    await live.lock_matches(conn)
+    reported = await queries.reports(conn, posting.posting_id, posting.revision, live.shards)
+    log.info(
+        "posting scored on shard",
+        posting_id=posting.posting_id,
+        revision=posting.revision,
+        shard=live.shard,
+        reported=reported,
+        shards=live.shards,
+    )
+    if reported == live.shards:
+        await merge_posting(live, conn, posting)
+
+
+async def merge_posting(live: LiveIndex, conn: Connection, posting: JobPosting) -> None:
+    """Every shard has reported this revision: tell the best overall."""
+    known = await queries.posting_state(conn, posting.posting_id)
+    # A newer revision (or the close) supersedes this one: its own merge decides.
+    current = known is not None and known == (posting.revision, "open")
+    if not current or not await queries.mark_merged(conn, posting.posting_id, posting.revision):
+        await queries.delete_candidates(conn, posting.posting_id, posting.revision)
+        return
+    proposed = await queries.candidates(conn, posting.posting_id, posting.revision)
+    ranked = [(c.member_id, Match(c.score, c.explanation)) for c in proposed if c.kind == "top"]
+    ranked = ranked[: live.weights.posting_cap]
+    # Every member a shard found fitting still fits, told or not; a shard's
+    # best outside the overall best is told nothing, but not withdrawn either.
+    fits = {c.member_id for c in proposed if c.kind != "dropped"}
+    existing = {r.member_id: r for r in await queries.matches_of_posting(conn, posting.posting_id)}
+    # Only what a shard looked at may be withdrawn: a match told meanwhile by
+    # a member event was scored against this very revision, and stands.
+    unfit = {c.member_id for c in proposed if c.kind == "dropped"} - fits
+    counts = (sum(1 for c in proposed if c.kind == "top"), len(fits))
+    await _settle(live, conn, posting, ranked, existing, unfit, counts)
+    await queries.delete_candidates(conn, posting.posting_id, posting.revision)
+
+
+async def on_job_sharded(live: LiveIndex, posting: JobPosting, conn: Connection) -> None:
+    await live.lock_and_sync(conn)
+    known = await queries.posting_state(conn, posting.posting_id)
+    done = await queries.shard_revision(conn, posting.posting_id, live.shards, live.shard)
+    if (known is not None and (known[1] == "closed" or posting.revision < known[0])) or (
+        done is not None and posting.revision <= done
+    ):
+        log.info(
+            "stale or closed posting event ignored",
+            posting_id=posting.posting_id,
+            revision=posting.revision,
+            shard=live.shard,
+        )
+        return
+    await queries.upsert_posting(conn, posting)  # the first shard's write; others no-ops
+    await report_posting(live, conn, posting)
+
+
 async def on_job(live: LiveIndex, event: Envelope, conn: Connection) -> None:
     posting = event.payload(JobPosting)
+    if live.sharded:
+        await on_job_sharded(live, posting, conn)
+        return
     await live.lock_and_sync(conn)
     known = await queries.posting_state(conn, posting.posting_id)
     if known is not None:
@@ -185,7 +296,11 @@ async def on_job(live: LiveIndex, event: Envelope, conn: Connection) -> None:
 
 async def on_job_closed(live: LiveIndex, event: Envelope, conn: Connection) -> None:
     closed = event.payload(JobClosed)
-    await live.lock_and_sync(conn)
+    if live.sharded:
+        # Every shard gets it; the first withdraws, the others find nothing active.
+        await live.lock_matches(conn)
+    else:
+        await live.lock_and_sync(conn)
     await queries.close_posting(conn, closed.posting_id, closed.company_id, closed.revision)
     withdrawn = 0
     for row in await queries.matches_of_posting(conn, closed.posting_id):
@@ -213,6 +328,7 @@ async def reevaluate_member(live: LiveIndex, conn: Connection, member: MemberCha
             if isinstance(result, Match):
                 fits.append((posting, result))
     fits.sort(key=lambda item: (-item[1].score, item[0].posting_id))
+    await live.lock_matches(conn)
     existing = {r.posting_id: r for r in await queries.matches_of_member(conn, member.member_id)}
     recent = await queries.recent_matches_per_member(
         conn, [member.member_id], weights.member_cap_days
@@ -255,7 +371,7 @@ async def _withdraw_all(conn: Connection, rows: Sequence[queries.MatchRow], reas
 
 async def on_member_changed(live: LiveIndex, event: Envelope, conn: Connection) -> None:
     member = event.payload(MemberChanged)
-    await live.lock_and_sync(conn)
+    await live.lock_member(conn, member.member_id)
     if await queries.is_erased(conn, member.member_id):
         log.info("change of an erased member ignored", member_id=member.member_id)
         return
@@ -274,7 +390,8 @@ async def on_member_changed(live: LiveIndex, event: Envelope, conn: Connection) 
 
 async def on_member_erased(live: LiveIndex, event: Envelope, conn: Connection) -> None:
     erased = event.payload(MemberErased)
-    await live.lock_and_sync(conn)
+    await live.lock_member(conn, erased.member_id)
+    await live.lock_matches(conn)
     rows = await queries.matches_of_member(conn, erased.member_id)
     withdrawn = await _withdraw_all(conn, rows, "erased")
     await queries.erase_member(conn, erased.member_id)

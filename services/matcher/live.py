@@ -17,6 +17,12 @@ back), but follows the table's change feed:
   message comes first), the same feed from 0 rebuilds the whole index.
 
 Postings do not need this: they are read from the table when needed.
+
+With shards (``docs/scaling.md``), the index holds the members of its own
+buckets only, and the lock above becomes one lock per shard: a member row is
+written only under its owner shard's lock, so each shard's feed (the rows of
+its buckets) keeps the same guarantee while shards work in parallel. The
+global lock then guards only the writes of matches (``lock_matches``).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from services.matcher.weights import DEFAULT_WEIGHTS, Weights
 from shared import logs, metrics, quarantine
 from shared.db import Connection, Pool
 from shared.events import JobPosting
+from shared.topology import shard_of
 
 log = logs.get_logger(__name__)
 
@@ -47,8 +54,12 @@ class UnreadableProfile(Exception):
 
 
 class LiveIndex:
-    def __init__(self, weights: Weights = DEFAULT_WEIGHTS) -> None:
+    def __init__(self, weights: Weights = DEFAULT_WEIGHTS, shard: int = 0, shards: int = 1) -> None:
+        if not 0 <= shard < shards:
+            raise ValueError("shard out of range")
         self.weights = weights
+        self.shard = shard
+        self.shards = shards
         self.index = MemberIndex(default_matcher(), weights)
         self.seq = 0  # of the last member row applied
         self.erased_seq = 0  # of the last erasure applied
@@ -61,10 +72,37 @@ class LiveIndex:
     def matcher(self) -> TitleMatcher:
         return self.index.matcher
 
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1
+
+    def owns(self, member_id: str) -> bool:
+        return shard_of(member_id, self.shards) == self.shard
+
     async def lock_and_sync(self, conn: Connection) -> None:
-        """Take the matcher's lock for this transaction, then catch up."""
-        await queries.lock(conn)
+        """Take the lock of this index's feed for this transaction (the
+        matcher's one lock without shards), then catch up."""
+        if self.sharded:
+            await queries.lock_shard(conn, self.shard)
+        else:
+            await queries.lock(conn)
         await self.sync(conn)
+
+    async def lock_member(self, conn: Connection, member_id: str) -> None:
+        """Before writing a member's row: the lock of its owner's feed. A
+        member event that reached another shard (only while the shard count
+        changes) is still written under the owner's lock."""
+        if self.sharded and not self.owns(member_id):
+            await queries.lock_shard(conn, shard_of(member_id, self.shards))
+        else:
+            await self.lock_and_sync(conn)
+
+    async def lock_matches(self, conn: Connection) -> None:
+        """Before reading caps and writing matches. Without shards the
+        matcher's one lock is already held; with shards, the global lock is
+        taken after the shard's (always in that order: no deadlock)."""
+        if self.sharded:
+            await queries.lock(conn)
 
     async def sync(self, conn: Connection) -> int:
         """Apply the committed member changes not applied yet (all, the first time)."""
@@ -75,12 +113,13 @@ class LiveIndex:
                 self._postings.clear()
                 self.seq = self.erased_seq = 0
                 # Held by an earlier process: cleared here once they index.
-                self._held = await quarantine.held_ids(conn, INDEX_TASK)
+                held = await quarantine.held_ids(conn, INDEX_TASK)
+                self._held = {m for m in held if self.owns(m)}
             applied = 0
             # Two cursors: an erasure deletes the member's row and is final, so
             # the order between the two feeds does not matter.
             while True:
-                rows = await queries.members_since(conn, self.seq, BATCH)
+                rows = await queries.members_since(conn, self.seq, BATCH, self.shard, self.shards)
                 for row in rows:
                     await self._apply(conn, row)
                     self.seq = max(self.seq, row.seq)
@@ -95,7 +134,13 @@ class LiveIndex:
                 await self._retry_released(conn)
             if not self.loaded:
                 self.loaded = True
-                log.info("member index built", members=len(self.index), seq=self.seq)
+                log.info(
+                    "member index built",
+                    members=len(self.index),
+                    seq=self.seq,
+                    shard=self.shard,
+                    shards=self.shards,
+                )
             metrics.set_members_indexed(len(self.index))
             return applied
 

@@ -82,4 +82,12 @@ async def purge(conn: Connection, settings: Settings) -> dict[str, int]:
             closed_days,
         )
     )
+    # The shards' bookkeeping of postings that are gone (docs/scaling.md).
+    for table in ("shard_reports", "shard_merges", "shard_candidates"):
+        counts[table] = deleted(
+            await conn.execute(
+                f"DELETE FROM matcher.{table} r WHERE NOT EXISTS ("  # noqa: S608 - our table names
+                " SELECT 1 FROM matcher.postings p WHERE p.posting_id = r.posting_id)"
+            )
+        )
     return counts

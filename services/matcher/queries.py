@@ -20,6 +20,10 @@ from shared.events import JobPosting, MemberChanged
 LOCK_KEY = 0x6D61746368
 
 LOCK = "SELECT pg_advisory_xact_lock($1)"
+# With shards, each shard's member rows and index feed have a lock of their
+# own (LOCK_KEY shifted left, plus the shard), so that shards score in
+# parallel; LOCK_KEY itself then guards only the writes of matches (caps).
+SHARD_LOCK_BASE = LOCK_KEY << 8
 
 # --- members ---------------------------------------------------------------------------------
 
@@ -40,7 +44,7 @@ ON CONFLICT (member_id) DO NOTHING
 """
 MEMBERS_SINCE = """
 SELECT member_id, opted_in, profile, seq FROM matcher.members
-WHERE seq > $1 ORDER BY seq LIMIT $2
+WHERE seq > $1 AND bucket % $4 = $3 ORDER BY seq LIMIT $2
 """
 MEMBER_ROW = "SELECT member_id, opted_in, profile, seq FROM matcher.members WHERE member_id = $1"
 ERASED_SINCE = """
@@ -96,6 +100,7 @@ UPDATE matcher.matches SET state = 'withdrawn', reason = $2, updated_at = now()
 WHERE match_id = $1
 """
 DELETE_MEMBER_MATCHES = "DELETE FROM matcher.matches WHERE member_id = $1"
+DELETE_MEMBER_CANDIDATES = "DELETE FROM matcher.shard_candidates WHERE member_id = $1"
 RECENT_MATCHES_PER_MEMBER = """
 SELECT member_id, count(*) AS n FROM matcher.matches
 WHERE member_id = ANY($1::text[]) AND created_at > now() - make_interval(days => $2)
@@ -109,6 +114,36 @@ GROUP BY posting_id
 MATCHES_FOR_OPERATOR = """
 SELECT match_id::text, posting_id, member_id, state, score, reason, explanation
 FROM matcher.matches WHERE posting_id = $1 ORDER BY score DESC, member_id
+"""
+
+# --- shards ----------------------------------------------------------------------------------
+
+SHARD_REVISION = """
+SELECT max(revision) FROM matcher.shard_reports
+WHERE posting_id = $1 AND shards = $2 AND shard = $3
+"""
+INSERT_REPORT = """
+INSERT INTO matcher.shard_reports (posting_id, revision, shards, shard, candidates)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
+"""
+INSERT_CANDIDATE = """
+INSERT INTO matcher.shard_candidates
+    (posting_id, revision, shard, member_id, kind, score, explanation)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
+"""
+REPORTS = """
+SELECT count(*) FROM matcher.shard_reports WHERE posting_id = $1 AND revision = $2 AND shards = $3
+"""
+MARK_MERGED = """
+INSERT INTO matcher.shard_merges (posting_id, revision) VALUES ($1, $2)
+ON CONFLICT DO NOTHING RETURNING posting_id
+"""
+CANDIDATES = """
+SELECT member_id, kind, score, explanation FROM matcher.shard_candidates
+WHERE posting_id = $1 AND revision = $2 ORDER BY score DESC, member_id
+"""
+DELETE_CANDIDATES = """
+DELETE FROM matcher.shard_candidates WHERE posting_id = $1 AND revision <= $2
 """
 
 # --- taxonomy --------------------------------------------------------------------------------
@@ -169,6 +204,10 @@ async def lock(conn: Connection) -> None:
     await conn.execute(LOCK, LOCK_KEY)
 
 
+async def lock_shard(conn: Connection, shard: int) -> None:
+    await conn.execute(LOCK, SHARD_LOCK_BASE + shard)
+
+
 async def member_revision(conn: Connection, member_id: str) -> int | None:
     value = await conn.fetchval(MEMBER_REVISION, member_id)
     return None if value is None else int(value)
@@ -187,10 +226,15 @@ async def upsert_member(conn: Connection, member: MemberChanged) -> None:
 async def erase_member(conn: Connection, member_id: str) -> None:
     await conn.execute(ERASE_MEMBER, member_id)
     await conn.execute(DELETE_MEMBER_MATCHES, member_id)
+    await conn.execute(DELETE_MEMBER_CANDIDATES, member_id)
 
 
-async def members_since(conn: Connection, seq: int, limit: int) -> list[MemberRow]:
-    return [_member_row(r) for r in await conn.fetch(MEMBERS_SINCE, seq, limit)]
+async def members_since(
+    conn: Connection, seq: int, limit: int, shard: int = 0, shards: int = 1
+) -> list[MemberRow]:
+    """The feed of member rows after ``seq``: of one shard's buckets only."""
+    rows = await conn.fetch(MEMBERS_SINCE, seq, limit, shard, shards)
+    return [_member_row(r) for r in rows]
 
 
 async def member_row(conn: Connection, member_id: str) -> MemberRow | None:
@@ -298,6 +342,61 @@ async def active_matches_per_posting(
         return {}
     rows = await conn.fetch(ACTIVE_MATCHES_PER_POSTING, list(posting_ids))
     return {r["posting_id"]: int(r["n"]) for r in rows}
+
+
+CandidateKind = Literal["top", "kept", "dropped"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Candidate:
+    member_id: str
+    kind: CandidateKind
+    score: float
+    explanation: dict[str, Any]
+
+
+async def shard_revision(conn: Connection, posting_id: str, shards: int, shard: int) -> int | None:
+    """The highest revision of a posting this shard has reported."""
+    value = await conn.fetchval(SHARD_REVISION, posting_id, shards, shard)
+    return None if value is None else int(value)
+
+
+async def report(
+    conn: Connection,
+    posting: JobPosting,
+    shards: int,
+    shard: int,
+    candidates: int,
+    proposed: Sequence[Candidate],
+) -> None:
+    await conn.executemany(
+        INSERT_CANDIDATE,
+        [(posting.posting_id, posting.revision, shard, *dataclasses.astuple(c)) for c in proposed],
+    )
+    await conn.execute(
+        INSERT_REPORT, posting.posting_id, posting.revision, shards, shard, candidates
+    )
+
+
+async def reports(conn: Connection, posting_id: str, revision: int, shards: int) -> int:
+    return int(await conn.fetchval(REPORTS, posting_id, revision, shards))
+
+
+async def mark_merged(conn: Connection, posting_id: str, revision: int) -> bool:
+    """True the first time only."""
+    return await conn.fetchval(MARK_MERGED, posting_id, revision) is not None
+
+
+async def candidates(conn: Connection, posting_id: str, revision: int) -> list[Candidate]:
+    """Every shard's proposals for a posting revision, best first (ties by member id)."""
+    return [
+        Candidate(r["member_id"], r["kind"], float(r["score"]), dict(r["explanation"]))
+        for r in await conn.fetch(CANDIDATES, posting_id, revision)
+    ]
+
+
+async def delete_candidates(conn: Connection, posting_id: str, revision: int) -> None:
+    await conn.execute(DELETE_CANDIDATES, posting_id, revision)
 
 
 async def taxonomy_titles(conn: Connection) -> list[TaxonomyTitle]:

@@ -13,7 +13,8 @@ from shared.db import Connection
 from shared.events import Envelope, MemberExportRequested
 from shared.retention import scheduled
 from shared.service import Runtime, ServiceSpec
-from shared.topology import MATCHER
+from shared.settings import Settings
+from shared.topology import QueueSpec, matcher_shard
 
 SCHEMA = "matcher"
 INDEX = "member_index"
@@ -25,7 +26,10 @@ def live_index(runtime: Runtime) -> LiveIndex:
     """The process's one member index (created on first use)."""
     found = runtime.extras.get(INDEX)
     if not isinstance(found, LiveIndex):
-        found = runtime.extras[INDEX] = LiveIndex()
+        settings = runtime.settings
+        found = runtime.extras[INDEX] = LiveIndex(
+            shard=settings.matcher_shard, shards=settings.matcher_shards
+        )
     return found
 
 
@@ -57,13 +61,18 @@ async def build_index(runtime: Runtime, stop: asyncio.Event) -> None:
             pause = min(pause * 2, 5.0)
 
 
+def shard_queue(settings: Settings) -> QueueSpec:
+    """This process's queue: its shard's (the one matcher queue without shards)."""
+    return matcher_shard(settings.matcher_shard, settings.matcher_shards)
+
+
 SPEC = ServiceSpec(
     name="matcher",
     schema=SCHEMA,
     migrations=Path(__file__).parent / "migrations",
     port=lambda settings: settings.matcher_port,
     operator_port=lambda settings: settings.matcher_operator_port,
-    queue=MATCHER,
+    queue=shard_queue,
     handler=make_handler,
     background=(build_index, scheduled(privacy.purge)),
 )
