@@ -26,10 +26,11 @@ import jinja2
 from aiohttp import web
 from babel.dates import format_date
 
-from services.notifier import consent, planning, queries, tokens
+from services.notifier import consent, opening, planning, queries, tokens
 from services.notifier.compose import InvalidAddress, validate_address
 from services.notifier.consent_wording import CONSENT
 from services.notifier.page_wording import PAGES, PageWording
+from services.notifier.sanitise import clean_inline
 from services.notifier.schedule import member_zone, parse_quiet_hours
 from services.notifier.sender import link_key
 from services.notifier.wording import BABEL_LOCALE, LANGUAGES, Language, language_of
@@ -327,6 +328,51 @@ class LinkPages:
             "apply_url": n["apply_url"],
         }
 
+    def _job_page(self, n: Any) -> dict[str, Any]:
+        """The job as an action page shows it: with a link to its opening
+        page (this member's own link, so never in what a colleague receives)."""
+        return {**self._job(n), "opening_url": self._job_link("o", tokens.Action.OPENING, n)}
+
+    def _job_link(self, path: str, action: tokens.Action, n: Any) -> str:
+        token = tokens.issue(
+            self.key, action, n["id"], tokens.DEFAULT_TTL[action], now=self.clock()
+        )
+        return f"/{path}/{token}"
+
+    # --- the opening itself ---
+
+    async def opening_get(
+        self, request: web.Request, n: Any, prefs: planning.Prefs, w: PageWording
+    ) -> web.Response:
+        lang = language_of(prefs.language)
+        async with self.pool.acquire() as conn:
+            details = await queries.opening(conn, n["posting_id"])
+        description = None if details is None else details["description"]
+        place = ", ".join(
+            clean_inline(part, limit=100) for part in (n["city"], n["region"]) if part
+        )
+        return self.page(
+            request,
+            prefs.language,
+            page="opening",
+            title=clean_inline(n["title"], limit=160),
+            opening={
+                "company": clean_inline(n["company_name"], limit=120),
+                "place": place,
+                "salary": None if details is None else opening.salary(
+                    details["salary_min"], details["salary_max"], details["salary_currency"],
+                    details["salary_period"], lang, w,
+                ),
+                "deadline": opening.deadline(n["valid_through"], lang, w),
+                "closed": details is not None and not details["open"],
+                "paragraphs": opening.paragraphs(description),
+                "apply_url": _web_url(n["apply_url"]),
+                "interested": self._job_link("i", tokens.Action.INTERESTED, n),
+                "not_for_me": self._job_link("n", tokens.Action.NOT_FOR_ME, n),
+                "forward": self._job_link("f", tokens.Action.FORWARD, n),
+            },
+        )  # fmt: skip
+
     async def not_for_me_get(
         self, request: web.Request, n: Any, prefs: planning.Prefs, w: PageWording
     ) -> web.Response:
@@ -337,7 +383,7 @@ class LinkPages:
             page="not_for_me",
             title=w.nfm_title,
             text=[w.nfm_text],
-            job=self._job(n),
+            job=self._job_page(n),
             reasons=reasons,
         )
 
@@ -383,7 +429,7 @@ class LinkPages:
             text=[c.fwd_intro],
             note=c.fwd_privacy,
             error=error,
-            job=self._job(n),
+            job=self._job_page(n),
             colleague=colleague,
             message=note,
         )
@@ -436,7 +482,7 @@ class LinkPages:
             prefs.language,
             title=c.fwd_sent_title,
             text=[c.fwd_sent_text],
-            job=self._job(n),
+            job=self._job_page(n),
         )
 
     # --- interested: refer me ---
@@ -474,7 +520,7 @@ class LinkPages:
             text=[c.ref_intro.format(company=n["company_name"])],
             note=c.ref_nothing_before,
             error=error,
-            job=self._job(n),
+            job=self._job_page(n),
             candidate={"name": contact.get("name") or "", "email": contact.get("email")},
             message=note,
             profile_url=profile_url,
@@ -556,7 +602,7 @@ class LinkPages:
             page="referral" if state == "requested" else None,
             title=title,
             text=[text],
-            job=self._job(n),
+            job=self._job_page(n),
             withdraw_url=f"/i/{request.match_info['token']}/withdraw",
         )
 
@@ -600,6 +646,7 @@ def add_routes(
     app.router.add_post("/pause/{token}", member(a.PAUSE)(pages.pause_post))
     app.router.add_get("/p/{token}", member(a.PREFERENCES)(pages.preferences_get))
     app.router.add_post("/p/{token}", member(a.PREFERENCES)(pages.preferences_post))
+    app.router.add_get("/o/{token}", job(a.OPENING)(pages.opening_get))
     app.router.add_get("/n/{token}", job(a.NOT_FOR_ME)(pages.not_for_me_get))
     app.router.add_post("/n/{token}", job(a.NOT_FOR_ME)(pages.not_for_me_post))
     app.router.add_get("/f/{token}", job(a.FORWARD)(pages.forward_get))
@@ -620,6 +667,20 @@ def routes(app: web.Application, runtime: Runtime) -> None:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _web_url(value: object) -> str | None:
+    """A company's apply link, only if it is a plain http(s) address: nothing
+    else (javascript:, data:) becomes a clickable link on our page."""
+    if not isinstance(value, str) or len(value) > 2000:
+        return None
+    url = value.strip()
+    if any(c in url for c in " \t\r\n<>\"'\\"):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return url
 
 
 def _accepted(request: web.Request) -> Language:

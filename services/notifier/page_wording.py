@@ -81,6 +81,22 @@ class PageWording:
     int_text: str  # {company}
     int_not_yet: str
     int_button: str
+    # the opening page
+    open_read: str
+    open_about: str
+    open_no_description: str
+    open_salary: str
+    open_salary_from: str  # {amount}
+    open_salary_to: str  # {amount}
+    open_per_year: str  # {amount}
+    open_per_month: str  # {amount}
+    open_per_hour: str  # {amount}
+    open_deadline: str  # {date}
+    open_closed: str
+    open_private: str
+    open_interested: str
+    open_not_for_me: str
+    open_forward: str
     # shared
     back_to_prefs: str
     invalid_date: str
@@ -187,6 +203,25 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
             "has been sent to the company. We will write to you as soon as it is."
         ),
         int_button=_("Refer me"),
+        open_read=_("Read the opening"),
+        open_about=_("About the role"),
+        open_no_description=_(
+            "The company sent no description. What we know of the opening is above."
+        ),
+        open_salary=_("Salary"),
+        open_salary_from=_("from {amount}"),
+        open_salary_to=_("up to {amount}"),
+        open_per_year=_("{amount} a year"),
+        open_per_month=_("{amount} a month"),
+        open_per_hour=_("{amount} an hour"),
+        open_deadline=_("Apply by {date}"),
+        open_closed=_("This opening has closed."),
+        open_private=_(
+            "Only you can see this page. The company does not learn that you opened it."
+        ),
+        open_interested=_("I'm interested — refer me"),
+        open_not_for_me=_("Not for me"),
+        open_forward=_("Forward to a colleague"),
         back_to_prefs=_("Change your preferences"),
         invalid_date=_("Please choose a date between tomorrow and one year from now."),
     )
