@@ -80,6 +80,7 @@ class LinkPages:
         lang = language_of(language) if language else _accepted(request)
         w = PAGES[lang]
         values: dict[str, Any] = {"text": [], "error": None, "job": None, "note": None}
+        values["done"] = None
         values["page"] = None
         values["form"] = self.form_token(request)
         values.update(context)
@@ -170,20 +171,13 @@ class LinkPages:
     async def unsubscribe_get(
         self, request: web.Request, prefs: planning.Prefs, w: PageWording
     ) -> web.Response:
-        token = tokens.issue(
-            self.key,
-            tokens.Action.PREFERENCES,
-            prefs.link_id,
-            tokens.DEFAULT_TTL[tokens.Action.PREFERENCES],
-            now=self.clock(),
-        )
         return self.page(
             request,
             prefs.language,
             page="unsubscribe",
             title=w.unsubscribe_title,
             text=[w.unsubscribe_text],
-            prefs_url=f"/p/{token}",
+            prefs_url=self._prefs_url(prefs),
         )
 
     async def unsubscribe_post(
@@ -195,8 +189,20 @@ class LinkPages:
             await queries.cancel_member_pending(conn, prefs.member_id, "unsubscribed")
         log.info("member unsubscribed through a link")
         return self.page(
-            request, prefs.language, title=w.unsubscribed_title, text=[w.unsubscribed_text]
+            request,
+            prefs.language,
+            page="unsubscribed",
+            title=w.unsubscribed_title,
+            text=[w.unsubscribed_text],
+            prefs_url=self._prefs_url(prefs),
         )
+
+    def _prefs_url(self, prefs: planning.Prefs) -> str:
+        action = tokens.Action.PREFERENCES
+        token = tokens.issue(
+            self.key, action, prefs.link_id, tokens.DEFAULT_TTL[action], now=self.clock()
+        )
+        return f"/p/{token}"
 
     def _pause_bounds(self, prefs: planning.Prefs) -> tuple[date, date]:
         today = self.clock().astimezone(member_zone(prefs.timezone)).date()
@@ -245,9 +251,20 @@ class LinkPages:
         )
 
     async def preferences_get(
-        self, request: web.Request, prefs: planning.Prefs, w: PageWording, error: str | None = None
+        self,
+        request: web.Request,
+        prefs: planning.Prefs,
+        w: PageWording,
+        error: str | None = None,
+        done: str | None = None,
     ) -> web.Response:
         quiet = [*prefs.quiet_hours, "", ""][:2]
+        token = request.match_info["token"]
+        paused = None
+        if prefs.paused_until is not None and prefs.paused_until > self.clock():
+            shown = prefs.paused_until.astimezone(member_zone(prefs.timezone)).date()
+            locale = BABEL_LOCALE[language_of(prefs.language)]
+            paused = w.prefs_paused.format(date=format_date(shown, format="long", locale=locale))
         return self.page(
             request,
             prefs.language,
@@ -255,6 +272,10 @@ class LinkPages:
             page="preferences",
             title=w.prefs_title,
             error=error,
+            done=done,
+            paused=paused,
+            resume_url=f"/p/{token}/resume",
+            resubscribe_url=f"/p/{token}/resubscribe",
             prefs=prefs,
             quiet=quiet,
             frequencies=[
@@ -290,6 +311,33 @@ class LinkPages:
             await self._reschedule(conn, prefs.member_id)
         saved = PAGES[language_of(language)]
         return self.page(request, language, title=saved.saved_title, text=[saved.saved_text])
+
+    async def resume_post(
+        self, request: web.Request, prefs: planning.Prefs, w: PageWording
+    ) -> web.Response:
+        """End a pause now, whoever set it: the member's choice wins until the
+        platform sends a different pause (planning.Prefs.from_row)."""
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if prefs.paused_until is not None and prefs.paused_until > now:
+                await queries.set_choice(conn, prefs.member_id, local_paused_until=now)
+                await self._reschedule(conn, prefs.member_id)
+            updated = await queries.member(conn, prefs.member_id)
+        log.info("member ended a pause through a link")
+        return await self.preferences_get(request, updated or prefs, w, done=w.prefs_resumed)
+
+    async def resubscribe_post(
+        self, request: web.Request, prefs: planning.Prefs, w: PageWording
+    ) -> web.Response:
+        """Undo an unsubscribe made on a link. Openings cancelled meanwhile stay
+        cancelled: the member hears of new ones, not of a backlog."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if prefs.unsubscribed:
+                await queries.set_choice(conn, prefs.member_id, unsubscribed_at=None)
+                await self._reschedule(conn, prefs.member_id)
+            updated = await queries.member(conn, prefs.member_id)
+        log.info("member resubscribed through a link")
+        return await self.preferences_get(request, updated or prefs, w, done=w.prefs_resubscribed)
 
     async def _reschedule(self, conn: Any, member_id: str) -> None:
         updated = await queries.member(conn, member_id)
@@ -646,6 +694,8 @@ def add_routes(
     app.router.add_post("/pause/{token}", member(a.PAUSE)(pages.pause_post))
     app.router.add_get("/p/{token}", member(a.PREFERENCES)(pages.preferences_get))
     app.router.add_post("/p/{token}", member(a.PREFERENCES)(pages.preferences_post))
+    app.router.add_post("/p/{token}/resume", member(a.PREFERENCES)(pages.resume_post))
+    app.router.add_post("/p/{token}/resubscribe", member(a.PREFERENCES)(pages.resubscribe_post))
     app.router.add_get("/o/{token}", job(a.OPENING)(pages.opening_get))
     app.router.add_get("/n/{token}", job(a.NOT_FOR_ME)(pages.not_for_me_get))
     app.router.add_post("/n/{token}", job(a.NOT_FOR_ME)(pages.not_for_me_post))

@@ -52,6 +52,12 @@ class PageWording:
     prefs_button: str
     saved_title: str
     saved_text: str
+    prefs_paused: str  # {date}
+    prefs_resume: str
+    prefs_resumed: str
+    prefs_unsubscribed: str
+    prefs_resubscribe: str
+    prefs_resubscribed: str
     # not for me
     nfm_title: str
     nfm_text: str
@@ -155,6 +161,17 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
         prefs_button=_("Save"),
         saved_title=_("Preferences saved"),
         saved_text=_("Thank you. Our next emails will follow your new preferences."),
+        prefs_paused=_("Emails are paused until {date}."),
+        prefs_resume=_("End the pause"),
+        prefs_resumed=_(
+            "The pause has ended. We will write again when we find an opening for you."
+        ),
+        prefs_unsubscribed=_("You are unsubscribed: we send you no emails about openings."),
+        prefs_resubscribe=_("Receive emails again"),
+        prefs_resubscribed=_(
+            "Welcome back. Emails about openings will reach you again, following your "
+            "preferences below."
+        ),
         nfm_title=_("Not for me"),
         nfm_text=_(
             "Thank you for telling us. Knowing why helps us choose better for "
