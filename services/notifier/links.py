@@ -642,6 +642,10 @@ class LinkPages:
             title, text = c.ref_withdrawn_title, c.ref_withdrawn_text
         elif state == "delivered":
             title, text = c.ref_delivered_title, c.ref_delivered_text.format(company=company)
+        elif state == "failed":
+            # Not "nothing was sent": a callback may have arrived unconfirmed.
+            w = PAGES[language_of(prefs.language)]
+            title, text = w.ref_failed_title, w.ref_failed_text.format(company=company)
         else:
             title, text = c.ref_other_title, c.ref_other_text
         return self.page(

@@ -103,6 +103,9 @@ class PageWording:
     open_interested: str
     open_not_for_me: str
     open_forward: str
+    # a referral that could not be delivered
+    ref_failed_title: str
+    ref_failed_text: str  # {company}
     # shared
     back_to_prefs: str
     invalid_date: str
@@ -239,6 +242,12 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
         open_interested=_("I'm interested — refer me"),
         open_not_for_me=_("Not for me"),
         open_forward=_("Forward to a colleague"),
+        ref_failed_title=_("Your referral could not be delivered"),
+        ref_failed_text=_(
+            "We tried to send it to {company} and could not, or they did not confirm "
+            "receiving it. Our team has been told and will look into it; you do not need "
+            "to do anything."
+        ),
         back_to_prefs=_("Change your preferences"),
         invalid_date=_("Please choose a date between tomorrow and one year from now."),
     )
