@@ -69,3 +69,22 @@ def test_deadline() -> None:
     assert opening.deadline("2026-12-31", "en", PAGES["en"]) == "Apply by 31 December 2026"
     assert opening.deadline("soon", "en", PAGES["en"]) is None
     assert opening.deadline(None, "en", PAGES["en"]) is None
+
+
+def test_only_plain_web_addresses_become_apply_links() -> None:
+    from services.notifier.links import _web_url
+
+    assert _web_url("https://careers.example/ea?id=1") == "https://careers.example/ea?id=1"
+    assert _web_url(" http://jobs.example/1 ") == "http://jobs.example/1"
+    for bad in (
+        "javascript:alert(1)",
+        "data:text/html,<b>x</b>",
+        "https://",
+        'https://a.example/"onmouseover=x',
+        "https://a.example/ x",
+        "ftp://a.example/",
+        None,
+        42,
+        "https://a.example/" + "x" * 2000,
+    ):
+        assert _web_url(bad) is None, bad
