@@ -157,17 +157,37 @@ class JobPosting(Payload):
     # matcher's never-your-own-employer rule.
     company_names: tuple[str, ...] = ()
     apply_url: str | None = None
+    # Version 2 (optional, so a version-1 body still reads): what a member's
+    # opening page shows. Company text, never member data.
+    description: str | None = None
+    salary_min: float | None = None
+    salary_max: float | None = None
+    salary_currency: str | None = None
+    salary_period: Literal["HOUR", "MONTH", "YEAR"] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class JobCreated(JobPosting):
     TYPE: ClassVar[str] = "job.created"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class JobUpdated(JobPosting):
     TYPE: ClassVar[str] = "job.updated"
+    VERSION: ClassVar[int] = 2
+
+
+# Version 1 of the job events stays readable: messages already queued (or in a
+# dead-letter queue) when version 2 was deployed decode to the same fields,
+# the new ones absent.
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobCreatedV1(JobCreated):
+    VERSION: ClassVar[int] = 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobUpdatedV1(JobUpdated):
     VERSION: ClassVar[int] = 1
 
 
@@ -362,7 +382,9 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
     (p.TYPE, p.VERSION): p
     for p in (
         JobCreated,
+        JobCreatedV1,
         JobUpdated,
+        JobUpdatedV1,
         JobClosed,
         MemberChanged,
         MemberErased,

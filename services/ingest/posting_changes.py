@@ -123,6 +123,7 @@ def _payload(
         )
     kind = JobCreated if decision.event == "job.created" else JobUpdated
     location = data.get("location", {})
+    salary = data.get("salary") or {}
     return kind(
         posting_id=str(posting_id),
         company_id=str(company.id),
@@ -141,4 +142,9 @@ def _payload(
         company_name=company.name,
         company_names=company.names,
         apply_url=data.get("how_to_apply", {}).get("url"),
+        description=data.get("description"),
+        salary_min=salary.get("min"),
+        salary_max=salary.get("max"),
+        salary_currency=salary.get("currency"),
+        salary_period=salary.get("period"),
     )

@@ -129,6 +129,8 @@ class JobLinks:
     interested: str
     not_for_me: str
     forward: str
+    # The opening page (description, salary, deadline); empty: no such link.
+    opening: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -372,6 +374,7 @@ def _job_view(job: Job, language: Language) -> dict[str, Any]:
             "interested": _link(job.links.interested),
             "not_for_me": _link(job.links.not_for_me),
             "forward": _link(job.links.forward),
+            "opening": _link(job.links.opening) if job.links.opening else None,
         },
     }
 

@@ -60,7 +60,7 @@ def make_handlers(clock: Clock = _utcnow) -> dict[str, Handler]:
 
     async def on_job(event: Envelope, conn: Connection) -> None:
         posting = event.payload(JobPosting)
-        await queries.posting_opened(conn, posting.posting_id, posting.revision)
+        await queries.posting_opened(conn, posting)
 
     async def on_job_closed(event: Envelope, conn: Connection) -> None:
         closed = event.payload(JobClosed)

@@ -26,10 +26,11 @@ import jinja2
 from aiohttp import web
 from babel.dates import format_date
 
-from services.notifier import consent, planning, queries, tokens
+from services.notifier import consent, opening, planning, queries, tokens
 from services.notifier.compose import InvalidAddress, validate_address
 from services.notifier.consent_wording import CONSENT
 from services.notifier.page_wording import PAGES, PageWording
+from services.notifier.sanitise import clean_inline
 from services.notifier.schedule import member_zone, parse_quiet_hours
 from services.notifier.sender import link_key
 from services.notifier.wording import BABEL_LOCALE, LANGUAGES, Language, language_of
@@ -79,6 +80,7 @@ class LinkPages:
         lang = language_of(language) if language else _accepted(request)
         w = PAGES[lang]
         values: dict[str, Any] = {"text": [], "error": None, "job": None, "note": None}
+        values["done"] = None
         values["page"] = None
         values["form"] = self.form_token(request)
         values.update(context)
@@ -169,20 +171,13 @@ class LinkPages:
     async def unsubscribe_get(
         self, request: web.Request, prefs: planning.Prefs, w: PageWording
     ) -> web.Response:
-        token = tokens.issue(
-            self.key,
-            tokens.Action.PREFERENCES,
-            prefs.link_id,
-            tokens.DEFAULT_TTL[tokens.Action.PREFERENCES],
-            now=self.clock(),
-        )
         return self.page(
             request,
             prefs.language,
             page="unsubscribe",
             title=w.unsubscribe_title,
             text=[w.unsubscribe_text],
-            prefs_url=f"/p/{token}",
+            prefs_url=self._prefs_url(prefs),
         )
 
     async def unsubscribe_post(
@@ -194,8 +189,20 @@ class LinkPages:
             await queries.cancel_member_pending(conn, prefs.member_id, "unsubscribed")
         log.info("member unsubscribed through a link")
         return self.page(
-            request, prefs.language, title=w.unsubscribed_title, text=[w.unsubscribed_text]
+            request,
+            prefs.language,
+            page="unsubscribed",
+            title=w.unsubscribed_title,
+            text=[w.unsubscribed_text],
+            prefs_url=self._prefs_url(prefs),
         )
+
+    def _prefs_url(self, prefs: planning.Prefs) -> str:
+        action = tokens.Action.PREFERENCES
+        token = tokens.issue(
+            self.key, action, prefs.link_id, tokens.DEFAULT_TTL[action], now=self.clock()
+        )
+        return f"/p/{token}"
 
     def _pause_bounds(self, prefs: planning.Prefs) -> tuple[date, date]:
         today = self.clock().astimezone(member_zone(prefs.timezone)).date()
@@ -244,9 +251,20 @@ class LinkPages:
         )
 
     async def preferences_get(
-        self, request: web.Request, prefs: planning.Prefs, w: PageWording, error: str | None = None
+        self,
+        request: web.Request,
+        prefs: planning.Prefs,
+        w: PageWording,
+        error: str | None = None,
+        done: str | None = None,
     ) -> web.Response:
         quiet = [*prefs.quiet_hours, "", ""][:2]
+        token = request.match_info["token"]
+        paused = None
+        if prefs.paused_until is not None and prefs.paused_until > self.clock():
+            shown = prefs.paused_until.astimezone(member_zone(prefs.timezone)).date()
+            locale = BABEL_LOCALE[language_of(prefs.language)]
+            paused = w.prefs_paused.format(date=format_date(shown, format="long", locale=locale))
         return self.page(
             request,
             prefs.language,
@@ -254,6 +272,10 @@ class LinkPages:
             page="preferences",
             title=w.prefs_title,
             error=error,
+            done=done,
+            paused=paused,
+            resume_url=f"/p/{token}/resume",
+            resubscribe_url=f"/p/{token}/resubscribe",
             prefs=prefs,
             quiet=quiet,
             frequencies=[
@@ -289,6 +311,33 @@ class LinkPages:
             await self._reschedule(conn, prefs.member_id)
         saved = PAGES[language_of(language)]
         return self.page(request, language, title=saved.saved_title, text=[saved.saved_text])
+
+    async def resume_post(
+        self, request: web.Request, prefs: planning.Prefs, w: PageWording
+    ) -> web.Response:
+        """End a pause now, whoever set it: the member's choice wins until the
+        platform sends a different pause (planning.Prefs.from_row)."""
+        now = self.clock()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if prefs.paused_until is not None and prefs.paused_until > now:
+                await queries.set_choice(conn, prefs.member_id, local_paused_until=now)
+                await self._reschedule(conn, prefs.member_id)
+            updated = await queries.member(conn, prefs.member_id)
+        log.info("member ended a pause through a link")
+        return await self.preferences_get(request, updated or prefs, w, done=w.prefs_resumed)
+
+    async def resubscribe_post(
+        self, request: web.Request, prefs: planning.Prefs, w: PageWording
+    ) -> web.Response:
+        """Undo an unsubscribe made on a link. Openings cancelled meanwhile stay
+        cancelled: the member hears of new ones, not of a backlog."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if prefs.unsubscribed:
+                await queries.set_choice(conn, prefs.member_id, unsubscribed_at=None)
+                await self._reschedule(conn, prefs.member_id)
+            updated = await queries.member(conn, prefs.member_id)
+        log.info("member resubscribed through a link")
+        return await self.preferences_get(request, updated or prefs, w, done=w.prefs_resubscribed)
 
     async def _reschedule(self, conn: Any, member_id: str) -> None:
         updated = await queries.member(conn, member_id)
@@ -327,6 +376,51 @@ class LinkPages:
             "apply_url": n["apply_url"],
         }
 
+    def _job_page(self, n: Any) -> dict[str, Any]:
+        """The job as an action page shows it: with a link to its opening
+        page (this member's own link, so never in what a colleague receives)."""
+        return {**self._job(n), "opening_url": self._job_link("o", tokens.Action.OPENING, n)}
+
+    def _job_link(self, path: str, action: tokens.Action, n: Any) -> str:
+        token = tokens.issue(
+            self.key, action, n["id"], tokens.DEFAULT_TTL[action], now=self.clock()
+        )
+        return f"/{path}/{token}"
+
+    # --- the opening itself ---
+
+    async def opening_get(
+        self, request: web.Request, n: Any, prefs: planning.Prefs, w: PageWording
+    ) -> web.Response:
+        lang = language_of(prefs.language)
+        async with self.pool.acquire() as conn:
+            details = await queries.opening(conn, n["posting_id"])
+        description = None if details is None else details["description"]
+        place = ", ".join(
+            clean_inline(part, limit=100) for part in (n["city"], n["region"]) if part
+        )
+        return self.page(
+            request,
+            prefs.language,
+            page="opening",
+            title=clean_inline(n["title"], limit=160),
+            opening={
+                "company": clean_inline(n["company_name"], limit=120),
+                "place": place,
+                "salary": None if details is None else opening.salary(
+                    details["salary_min"], details["salary_max"], details["salary_currency"],
+                    details["salary_period"], lang, w,
+                ),
+                "deadline": opening.deadline(n["valid_through"], lang, w),
+                "closed": details is not None and not details["open"],
+                "paragraphs": opening.paragraphs(description),
+                "apply_url": _web_url(n["apply_url"]),
+                "interested": self._job_link("i", tokens.Action.INTERESTED, n),
+                "not_for_me": self._job_link("n", tokens.Action.NOT_FOR_ME, n),
+                "forward": self._job_link("f", tokens.Action.FORWARD, n),
+            },
+        )  # fmt: skip
+
     async def not_for_me_get(
         self, request: web.Request, n: Any, prefs: planning.Prefs, w: PageWording
     ) -> web.Response:
@@ -337,7 +431,7 @@ class LinkPages:
             page="not_for_me",
             title=w.nfm_title,
             text=[w.nfm_text],
-            job=self._job(n),
+            job=self._job_page(n),
             reasons=reasons,
         )
 
@@ -383,7 +477,7 @@ class LinkPages:
             text=[c.fwd_intro],
             note=c.fwd_privacy,
             error=error,
-            job=self._job(n),
+            job=self._job_page(n),
             colleague=colleague,
             message=note,
         )
@@ -436,7 +530,7 @@ class LinkPages:
             prefs.language,
             title=c.fwd_sent_title,
             text=[c.fwd_sent_text],
-            job=self._job(n),
+            job=self._job_page(n),
         )
 
     # --- interested: refer me ---
@@ -474,7 +568,7 @@ class LinkPages:
             text=[c.ref_intro.format(company=n["company_name"])],
             note=c.ref_nothing_before,
             error=error,
-            job=self._job(n),
+            job=self._job_page(n),
             candidate={"name": contact.get("name") or "", "email": contact.get("email")},
             message=note,
             profile_url=profile_url,
@@ -548,6 +642,10 @@ class LinkPages:
             title, text = c.ref_withdrawn_title, c.ref_withdrawn_text
         elif state == "delivered":
             title, text = c.ref_delivered_title, c.ref_delivered_text.format(company=company)
+        elif state == "failed":
+            # Not "nothing was sent": a callback may have arrived unconfirmed.
+            w = PAGES[language_of(prefs.language)]
+            title, text = w.ref_failed_title, w.ref_failed_text.format(company=company)
         else:
             title, text = c.ref_other_title, c.ref_other_text
         return self.page(
@@ -556,7 +654,7 @@ class LinkPages:
             page="referral" if state == "requested" else None,
             title=title,
             text=[text],
-            job=self._job(n),
+            job=self._job_page(n),
             withdraw_url=f"/i/{request.match_info['token']}/withdraw",
         )
 
@@ -600,6 +698,9 @@ def add_routes(
     app.router.add_post("/pause/{token}", member(a.PAUSE)(pages.pause_post))
     app.router.add_get("/p/{token}", member(a.PREFERENCES)(pages.preferences_get))
     app.router.add_post("/p/{token}", member(a.PREFERENCES)(pages.preferences_post))
+    app.router.add_post("/p/{token}/resume", member(a.PREFERENCES)(pages.resume_post))
+    app.router.add_post("/p/{token}/resubscribe", member(a.PREFERENCES)(pages.resubscribe_post))
+    app.router.add_get("/o/{token}", job(a.OPENING)(pages.opening_get))
     app.router.add_get("/n/{token}", job(a.NOT_FOR_ME)(pages.not_for_me_get))
     app.router.add_post("/n/{token}", job(a.NOT_FOR_ME)(pages.not_for_me_post))
     app.router.add_get("/f/{token}", job(a.FORWARD)(pages.forward_get))
@@ -620,6 +721,20 @@ def routes(app: web.Application, runtime: Runtime) -> None:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _web_url(value: object) -> str | None:
+    """A company's apply link, only if it is a plain http(s) address: nothing
+    else (javascript:, data:) becomes a clickable link on our page."""
+    if not isinstance(value, str) or len(value) > 2000:
+        return None
+    url = value.strip()
+    if any(c in url for c in " \t\r\n<>\"'\\"):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return url
 
 
 def _accepted(request: web.Request) -> Language:

@@ -52,6 +52,12 @@ class PageWording:
     prefs_button: str
     saved_title: str
     saved_text: str
+    prefs_paused: str  # {date}
+    prefs_resume: str
+    prefs_resumed: str
+    prefs_unsubscribed: str
+    prefs_resubscribe: str
+    prefs_resubscribed: str
     # not for me
     nfm_title: str
     nfm_text: str
@@ -81,6 +87,25 @@ class PageWording:
     int_text: str  # {company}
     int_not_yet: str
     int_button: str
+    # the opening page
+    open_read: str
+    open_about: str
+    open_no_description: str
+    open_salary: str
+    open_salary_from: str  # {amount}
+    open_salary_to: str  # {amount}
+    open_per_year: str  # {amount}
+    open_per_month: str  # {amount}
+    open_per_hour: str  # {amount}
+    open_deadline: str  # {date}
+    open_closed: str
+    open_private: str
+    open_interested: str
+    open_not_for_me: str
+    open_forward: str
+    # a referral that could not be delivered
+    ref_failed_title: str
+    ref_failed_text: str  # {company}
     # shared
     back_to_prefs: str
     invalid_date: str
@@ -139,6 +164,17 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
         prefs_button=_("Save"),
         saved_title=_("Preferences saved"),
         saved_text=_("Thank you. Our next emails will follow your new preferences."),
+        prefs_paused=_("Emails are paused until {date}."),
+        prefs_resume=_("End the pause"),
+        prefs_resumed=_(
+            "The pause has ended. We will write again when we find an opening for you."
+        ),
+        prefs_unsubscribed=_("You are unsubscribed: we send you no emails about openings."),
+        prefs_resubscribe=_("Receive emails again"),
+        prefs_resubscribed=_(
+            "Welcome back. Emails about openings will reach you again, following your "
+            "preferences below."
+        ),
         nfm_title=_("Not for me"),
         nfm_text=_(
             "Thank you for telling us. Knowing why helps us choose better for "
@@ -187,6 +223,31 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
             "has been sent to the company. We will write to you as soon as it is."
         ),
         int_button=_("Refer me"),
+        open_read=_("Read the opening"),
+        open_about=_("About the role"),
+        open_no_description=_(
+            "The company sent no description. What we know of the opening is above."
+        ),
+        open_salary=_("Salary"),
+        open_salary_from=_("from {amount}"),
+        open_salary_to=_("up to {amount}"),
+        open_per_year=_("{amount} a year"),
+        open_per_month=_("{amount} a month"),
+        open_per_hour=_("{amount} an hour"),
+        open_deadline=_("Apply by {date}"),
+        open_closed=_("This opening has closed."),
+        open_private=_(
+            "Only you can see this page. The company does not learn that you opened it."
+        ),
+        open_interested=_("I'm interested — refer me"),
+        open_not_for_me=_("Not for me"),
+        open_forward=_("Forward to a colleague"),
+        ref_failed_title=_("Your referral could not be delivered"),
+        ref_failed_text=_(
+            "We tried to send it to {company} and could not, or they did not confirm "
+            "receiving it. Our team has been told and will look into it; you do not need "
+            "to do anything."
+        ),
         back_to_prefs=_("Change your preferences"),
         invalid_date=_("Please choose a date between tomorrow and one year from now."),
     )

@@ -62,7 +62,10 @@ class Prefs:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Prefs:
-        pauses = [p for p in (row["paused_until"], row["local_paused_until"]) if p is not None]
+        # The member's own choice on a link (a pause, or its early end) wins
+        # over the platform's until the platform sends a different value,
+        # which clears it (queries.upsert_member).
+        local_pause = row["local_paused_until"]
         quiet = row["local_quiet_hours"]
         if quiet is None:
             quiet = row["quiet_hours"]
@@ -75,7 +78,7 @@ class Prefs:
             timezone=row["timezone"],
             frequency=row["local_frequency"] or row["frequency"],
             quiet_hours=tuple(quiet or ()),
-            paused_until=max(pauses) if pauses else None,
+            paused_until=local_pause if local_pause is not None else row["paused_until"],
             sealed_contact=row["sealed_contact"],
         )
 

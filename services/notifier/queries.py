@@ -11,7 +11,7 @@ from asyncpg import Record
 
 from services.notifier.planning import Email, Pending, Prefs
 from shared.db import Connection
-from shared.events import MatchFound, MemberChanged
+from shared.events import JobPosting, MatchFound, MemberChanged
 
 # --- members -------------------------------------------------------------------------
 
@@ -126,15 +126,35 @@ async def cancel_member_pending(conn: Connection, member_id: str, reason: str) -
 # --- postings and matches -------------------------------------------------------------
 
 
-async def posting_opened(conn: Connection, posting_id: str, revision: int) -> None:
+async def posting_opened(conn: Connection, posting: JobPosting) -> None:
     await conn.execute(
         """
-        INSERT INTO notifier.postings AS p (posting_id, revision, open) VALUES ($1, $2, true)
-        ON CONFLICT (posting_id) DO UPDATE SET revision = EXCLUDED.revision, updated_at = now()
+        INSERT INTO notifier.postings AS p (posting_id, revision, open, description,
+            salary_min, salary_max, salary_currency, salary_period)
+        VALUES ($1, $2, true, $3, $4, $5, $6, $7)
+        ON CONFLICT (posting_id) DO UPDATE SET revision = EXCLUDED.revision, updated_at = now(),
+            description = EXCLUDED.description, salary_min = EXCLUDED.salary_min,
+            salary_max = EXCLUDED.salary_max, salary_currency = EXCLUDED.salary_currency,
+            salary_period = EXCLUDED.salary_period
         WHERE p.open AND EXCLUDED.revision > p.revision
         """,
+        posting.posting_id,
+        posting.revision,
+        _no_nul(posting.description),
+        posting.salary_min,
+        posting.salary_max,
+        posting.salary_currency,
+        posting.salary_period,
+    )
+
+
+async def opening(conn: Connection, posting_id: str) -> Record | None:
+    """What the opening page shows beyond the notification: None if no job
+    event reached us (the posting is then taken as open, as everywhere)."""
+    return await conn.fetchrow(
+        "SELECT open, description, salary_min, salary_max, salary_currency, salary_period"
+        " FROM notifier.postings WHERE posting_id = $1",
         posting_id,
-        revision,
     )
 
 

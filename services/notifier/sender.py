@@ -395,6 +395,7 @@ class Dispatcher:
                 interested=self._link("i", tokens.Action.INTERESTED, n["id"], created),
                 not_for_me=self._link("n", tokens.Action.NOT_FOR_ME, n["id"], created),
                 forward=self._link("f", tokens.Action.FORWARD, n["id"], created),
+                opening=self._link("o", tokens.Action.OPENING, n["id"], created),
             ),
         )
 

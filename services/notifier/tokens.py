@@ -48,6 +48,8 @@ class Action(enum.Enum):
     PREFERENCES = 6
     # A colleague's "never write to me again", in a forwarded opening.
     NEVER = 7
+    # The opening itself (description, salary, deadline), for the member only.
+    OPENING = 8
 
 
 class TokenError(Exception):
@@ -85,6 +87,7 @@ DEFAULT_TTL: dict[Action, timedelta] = {
     Action.PAUSE: timedelta(days=180),
     Action.PREFERENCES: timedelta(days=180),
     Action.NEVER: timedelta(days=400),
+    Action.OPENING: timedelta(days=60),
 }
 
 

@@ -147,4 +147,5 @@ def test_action_codes_are_stable():
         "PAUSE": 5,
         "PREFERENCES": 6,
         "NEVER": 7,
+        "OPENING": 8,
     }

@@ -11,6 +11,8 @@ from shared.events import (
     ContractError,
     Envelope,
     JobCreated,
+    JobPosting,
+    JobUpdated,
     MatchFound,
     MemberChanged,
     Ping,
@@ -32,7 +34,7 @@ def test_envelope_is_a_cloudevent_and_round_trips():
     raw = json.loads(envelope.encode())
     assert raw["specversion"] == "1.0"
     assert raw["type"] == "job.created"
-    assert raw["dataversion"] == 1
+    assert raw["dataversion"] == 2
     assert {"id", "source", "time", "datacontenttype", "data"} <= raw.keys()
     decoded = Envelope.decode(envelope.encode())
     assert decoded == envelope
@@ -260,3 +262,39 @@ def test_no_generated_envelope_puts_its_text_in_a_reason(envelope):
     for value in marked.values():
         if isinstance(value, str) and value.startswith("Q") and len(value) > 4:
             assert value not in reason
+
+
+def test_job_events_of_version_1_still_decode():
+    # Queued (or dead-lettered) before version 2 added the opening's details.
+    body = {
+        "specversion": "1.0",
+        "id": "1",
+        "source": "/ingest",
+        "type": "job.updated",
+        "dataversion": 1,
+        "data": {"posting_id": "p1", "company_id": "c1", "revision": 2, "title": "EA"},
+    }
+    decoded = Envelope.decode(json.dumps(body).encode())
+    posting = decoded.payload(JobPosting)
+    assert (posting.title, posting.description, posting.salary_min) == ("EA", None, None)
+
+
+def test_job_events_of_version_2_carry_the_opening():
+    job = JobUpdated(
+        posting_id="p1",
+        company_id="c1",
+        revision=3,
+        title="EA",
+        description="<p>Board meetings</p>",
+        salary_min=38000,
+        salary_max=45000.5,
+        salary_currency="EUR",
+        salary_period="YEAR",
+    )
+    decoded = Envelope.decode(Envelope.wrap(job, source="/ingest").encode())
+    assert decoded.dataversion == 2
+    assert decoded.payload(JobUpdated) == job
+    bad = json.loads(Envelope.wrap(job, source="/ingest").encode())
+    bad["data"]["salary_period"] = "WEEK"
+    with pytest.raises(ContractError, match="salary_period"):
+        Envelope.decode(json.dumps(bad).encode())
