@@ -2,7 +2,7 @@
 webhooks, kept right by the database rather than by a timer.
 
 - Every change to a company or its secrets is announced on
-  ``ingest_company_changed`` (migration 006); the entry is dropped when the
+  ``ingest_company_changed`` (migration 007); the entry is dropped when the
   notification arrives, so a disable or a rotation counts from the next
   request. While the listening connection is down, nothing is reused.
 - A signature that matches none of the cached secrets is checked once more
@@ -23,7 +23,8 @@ from typing import Any
 from services.ingest import queries
 from shared import logs
 from shared.db import Pool
-from shared.sealing import Sealer
+from shared.sealing import Sealer, sealer_for
+from shared.service import Runtime
 
 log = logs.get_logger(__name__)
 
@@ -34,6 +35,7 @@ MAX_ENTRIES = 10_000
 TTL_S = 60.0
 
 Entry = tuple[queries.Company, list[str]]
+_EXTRA = "company_cache"
 
 
 class CompanyCache:
@@ -115,3 +117,19 @@ class CompanyCache:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=pause)
                 pause = min(pause * 2, 5.0)
+
+
+def for_runtime(runtime: Runtime) -> CompanyCache:
+    """The process's one cache: the webhook views read it, and the supervised
+    ``run`` job below keeps it right."""
+    found = runtime.extras.get(_EXTRA)
+    if not isinstance(found, CompanyCache):
+        found = CompanyCache(runtime.pool, sealer_for(runtime.settings.secret_keys))
+        runtime.extras[_EXTRA] = found
+    return found
+
+
+async def run(runtime: Runtime, stop: asyncio.Event) -> None:
+    """A background job of ingest (``shared.supervisor`` runs it as
+    ``company_cache``): without it every webhook would read the database."""
+    await for_runtime(runtime).listen(stop)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.ingest import privacy, privacy_views, referrals, views
+from services.ingest import company_cache, privacy, privacy_views, referrals, views
 from shared.consumer import Handler, dispatch
 from shared.db import Connection
 from shared.events import Envelope, ExportPart, ReferralRequested, ReferralWithdrawn
@@ -47,7 +47,7 @@ SPEC = ServiceSpec(
     queue=INGEST,
     handler=make_handler,
     routes=routes,
-    background=(referrals.run, scheduled(privacy.purge)),
+    background=(referrals.run, scheduled(privacy.purge), company_cache.run),
     # No session advisory locks, SET or cursors here, and the relay removes its
     # LISTEN itself: a webhook's connection goes back without the reset query.
     reset_sessions=False,

@@ -8,18 +8,16 @@ schema (422). Only then does one transaction write the change and its event.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from services.ingest import queries
+from services.ingest import company_cache, queries
 from services.ingest.bounds import (
     BodyError,
     check_external_id,
@@ -304,7 +302,7 @@ async def openapi(request: web.Request) -> web.Response:
 def routes(app: web.Application, runtime: Runtime) -> None:
     settings = runtime.settings
     sealer = sealer_for(settings.secret_keys)
-    companies = CompanyCache(runtime.pool, sealer)
+    companies = company_cache.for_runtime(runtime)
     app[INGEST] = Ingest(
         runtime=runtime,
         sealer=sealer,
@@ -313,15 +311,6 @@ def routes(app: web.Application, runtime: Runtime) -> None:
         new_postings=NewPostings(runtime.pool),
         companies=companies,
     )
-
-    async def listen_for_company_changes(_: web.Application) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(companies.listen(stop))
-        yield
-        stop.set()
-        await task
-
-    app.cleanup_ctx.append(listen_for_company_changes)
     app.router.add_post("/v1/hooks/{company_id}", observed_webhook(receive_webhook))
     app.router.add_put("/v1/members/{external_id}", put_member)
     app.router.add_delete("/v1/members/{external_id}", delete_member)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -12,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.ingest import operators, views
+from services.ingest import company_cache, operators, views
 from services.ingest.signing import sign
 from shared.http import problem_middleware
 from shared.publisher import Publisher
@@ -38,8 +39,16 @@ async def client(runtime):
         middlewares=[problem_middleware], client_max_size=runtime.settings.webhook_max_bytes
     )
     views.routes(app, runtime)
-    async with TestClient(TestServer(app)) as client:
-        yield client
+    # The service runs the company cache's listener as a supervised job;
+    # here it runs beside the client, as long as the client does.
+    stop = asyncio.Event()
+    listener = asyncio.create_task(company_cache.run(runtime, stop))
+    try:
+        async with TestClient(TestServer(app)) as client:
+            yield client
+    finally:
+        stop.set()
+        await listener
 
 
 @pytest.fixture
