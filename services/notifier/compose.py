@@ -20,10 +20,13 @@ Discretion and header safety shape everything here:
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import email.policy
 import functools
+import json
 import re
+import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -36,7 +39,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 from babel.dates import format_date, format_skeleton
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from services.notifier.catalogs import translations
 from services.notifier.explain import explain
@@ -63,6 +66,8 @@ __all__ = [
     "UnsafeMessage",
     "compose_digest",
     "compose_instant",
+    "digest_bytes",
+    "instant_bytes",
     "serialise",
     "validate_address",
 ]
@@ -162,15 +167,7 @@ def compose_instant(
     now: datetime,
 ) -> EmailMessage:
     """The email for one match, sent as soon as the member's quiet hours allow."""
-    return _compose(
-        kind="instant",
-        notification_id=notification_id,
-        sender=sender,
-        recipient=recipient,
-        jobs=[job],
-        links=links,
-        now=now,
-    )
+    return _message(_prepare("instant", notification_id, sender, recipient, [job], links, now))
 
 
 def compose_digest(
@@ -184,19 +181,44 @@ def compose_digest(
     period: Literal["daily", "weekly"],
 ) -> EmailMessage:
     """One email for several matches, in the order given (best first)."""
+    _check_digest(jobs, period)
+    return _message(_prepare(period, notification_id, sender, recipient, list(jobs), links, now))
+
+
+def instant_bytes(
+    *,
+    notification_id: uuid.UUID,
+    sender: Sender,
+    recipient: Recipient,
+    job: Job,
+    links: MemberLinks,
+    now: datetime,
+) -> bytes:
+    """``serialise(compose_instant(...))``, the fast way: the same headers and
+    bodies, written straight to wire bytes (see ``_wire``)."""
+    return _wire(_prepare("instant", notification_id, sender, recipient, [job], links, now))
+
+
+def digest_bytes(
+    *,
+    notification_id: uuid.UUID,
+    sender: Sender,
+    recipient: Recipient,
+    jobs: Sequence[Job],
+    links: MemberLinks,
+    now: datetime,
+    period: Literal["daily", "weekly"],
+) -> bytes:
+    """``serialise(compose_digest(...))``, the fast way (see ``_wire``)."""
+    _check_digest(jobs, period)
+    return _wire(_prepare(period, notification_id, sender, recipient, list(jobs), links, now))
+
+
+def _check_digest(jobs: Sequence[Job], period: str) -> None:
     if not jobs:
         raise ValueError("a digest needs at least one job")
     if period not in ("daily", "weekly"):
         raise ValueError("period is 'daily' or 'weekly'")
-    return _compose(
-        kind=period,
-        notification_id=notification_id,
-        sender=sender,
-        recipient=recipient,
-        jobs=list(jobs),
-        links=links,
-        now=now,
-    )
 
 
 def serialise(msg: EmailMessage, expected: tuple[str, ...] = EXPECTED_HEADERS) -> bytes:
@@ -207,6 +229,20 @@ def serialise(msg: EmailMessage, expected: tuple[str, ...] = EXPECTED_HEADERS) -
     data)``), rather than letting the client serialise the message again.
     """
     data = msg.as_bytes(policy=WIRE_POLICY)
+    _check_header_block(data, expected)
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    for field in ("To", "From"):
+        addresses: tuple[Any, ...] = getattr(parsed[field], "addresses", ())
+        if len(addresses) != 1:
+            raise UnsafeMessage(f"{field} must hold exactly one address")
+        try:
+            validate_address(addresses[0].addr_spec)
+        except InvalidAddress:
+            raise UnsafeMessage(f"{field} address changed in serialisation") from None
+    return data
+
+
+def _check_header_block(data: bytes, expected: tuple[str, ...]) -> None:
     head, sep, _ = data.partition(b"\r\n\r\n")
     if not sep:
         raise UnsafeMessage("no end of header block")
@@ -224,16 +260,6 @@ def serialise(msg: EmailMessage, expected: tuple[str, ...] = EXPECTED_HEADERS) -
         names.append(name.decode("ascii"))
     if sorted(n.lower() for n in names) != sorted(n.lower() for n in expected):
         raise UnsafeMessage(f"unexpected header block: {names}")
-    parsed = email.message_from_bytes(data, policy=email.policy.default)
-    for field in ("To", "From"):
-        addresses: tuple[Any, ...] = getattr(parsed[field], "addresses", ())
-        if len(addresses) != 1:
-            raise UnsafeMessage(f"{field} must hold exactly one address")
-        try:
-            validate_address(addresses[0].addr_spec)
-        except InvalidAddress:
-            raise UnsafeMessage(f"{field} address changed in serialisation") from None
-    return data
 
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
@@ -265,8 +291,23 @@ def validate_address(value: str) -> str:
     return value
 
 
-def _compose(
-    *,
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Parts:
+    """Everything one email is made of, every header value already validated."""
+
+    from_address: str
+    to_address: str
+    subject: str
+    date: str
+    message_id: str
+    unsubscribe: str
+    language: Language
+    boundary: str
+    text: str
+    html: str
+
+
+def _prepare(
     kind: Literal["instant", "daily", "weekly"],
     notification_id: uuid.UUID,
     sender: Sender,
@@ -274,7 +315,7 @@ def _compose(
     jobs: list[Job],
     links: MemberLinks,
     now: datetime,
-) -> EmailMessage:
+) -> _Parts:
     if not isinstance(notification_id, uuid.UUID):
         raise TypeError("notification_id must be a UUID")
     if now.tzinfo is None or now.utcoffset() is None:
@@ -287,40 +328,145 @@ def _compose(
     unsubscribe = _link(links.unsubscribe)
 
     language = language_of(recipient.language)
-    wording = WORDING[language]
-    locale = BABEL_LOCALE[language]
     local_day = now.astimezone(member_zone(recipient.timezone)).date()
-    subject_template = wording.subject_weekly if kind == "weekly" else wording.subject
     # The only variable part of the subject is a date Babel wrote from our clock.
-    subject = subject_template.format(date=format_skeleton("MMMMd", local_day, locale=locale))
+    subject = _subject(kind, language, local_day)
+    text, html = _bodies(kind, language, recipient, jobs, links, local_day, subject)
+    return _Parts(
+        from_address=from_address,
+        to_address=to_address,
+        subject=subject,
+        date=format_datetime(now.astimezone(UTC)),
+        message_id=f"<{notification_id}@{mail_domain.lower()}>",
+        unsubscribe=unsubscribe,
+        language=language,
+        # "=_" can never occur in a quoted-printable body, so this boundary is
+        # safe whatever the company wrote, and a resend of the same
+        # notification is byte-for-byte the same message.
+        boundary=f"=_passaparola_{notification_id.hex}",
+        text=text,
+        html=html,
+    )
 
-    context = _context(kind, language, recipient, jobs, links, local_day, subject)
-    text = _render("txt", kind, language, context)
-    html = _render("html", kind, language, context)
 
+@functools.lru_cache(maxsize=256)
+def _subject(kind: str, language: Language, local_day: date) -> str:
+    wording = WORDING[language]
+    template = wording.subject_weekly if kind == "weekly" else wording.subject
+    return template.format(date=format_skeleton("MMMMd", local_day, locale=BABEL_LOCALE[language]))
+
+
+def _message(parts: _Parts) -> EmailMessage:
     msg = EmailMessage(policy=_BUILD_POLICY)
-    msg["From"] = Address(display_name=SENDER_NAME, addr_spec=from_address)
-    msg["To"] = Address(addr_spec=to_address)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now.astimezone(UTC))
-    msg["Message-ID"] = f"<{notification_id}@{mail_domain.lower()}>"
-    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    msg["From"] = Address(display_name=SENDER_NAME, addr_spec=parts.from_address)
+    msg["To"] = Address(addr_spec=parts.to_address)
+    msg["Subject"] = parts.subject
+    msg["Date"] = parts.date
+    msg["Message-ID"] = parts.message_id
+    msg["List-Unsubscribe"] = f"<{parts.unsubscribe}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
-    msg.set_content(text, subtype="plain", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", cte="quoted-printable")
-    # "=_" can never occur in a quoted-printable body, so this boundary is
-    # safe whatever the company wrote, and a resend of the same notification
-    # is byte-for-byte the same message.
-    msg.set_boundary(f"=_passaparola_{notification_id.hex}")
+    msg.set_content(parts.text, subtype="plain", cte="quoted-printable")
+    msg.add_alternative(parts.html, subtype="html", cte="quoted-printable")
+    msg.set_boundary(parts.boundary)
     # After the content: set_content clears every Content-* header.
-    msg["Content-Language"] = language
+    msg["Content-Language"] = parts.language
     msg.policy = WIRE_POLICY
     return msg
 
 
-def _context(
+def _wire(parts: _Parts) -> bytes:
+    """The message's bytes, written directly rather than through ``EmailMessage``.
+
+    Building an ``EmailMessage``, serialising it and parsing it back to check
+    it cost most of an email's time. Here every header value was validated
+    before it was written (``_prepare``: plain addr-specs, a UUID, a domain,
+    one of our URLs, a language code; the subject is ours and encoded by the
+    email package itself), so the check that remains is the header block's
+    shape, which catches a header that should not be there. The bodies are
+    quoted-printable (``binascii``), so "=_" cannot occur in them and the
+    boundary is safe. ``tests/notifier/test_compose_wire.py`` keeps this
+    equal, header for header and body for body, to ``serialise(_message())``.
+    """
+    head = (
+        f"From: {SENDER_NAME} <{parts.from_address}>\r\n"
+        f"To: {parts.to_address}\r\n"
+        f"{_subject_line(parts.subject)}"
+        f"Date: {parts.date}\r\n"
+        f"Message-ID: {parts.message_id}\r\n"
+        f"List-Unsubscribe: <{parts.unsubscribe}>\r\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        "Auto-Submitted: auto-generated\r\n"
+        "X-Auto-Response-Suppress: OOF, AutoReply\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/alternative; boundary="{parts.boundary}"\r\n'
+        f"Content-Language: {parts.language}\r\n"
+        "\r\n"
+    ).encode("ascii")
+    boundary = parts.boundary.encode("ascii")
+    data = b"".join(
+        (
+            head,
+            b"--",
+            boundary,
+            b'\r\nContent-Type: text/plain; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            _quoted_printable(parts.text),
+            b"\r\n--",
+            boundary,
+            b'\r\nContent-Type: text/html; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            _quoted_printable(parts.html),
+            b"\r\n--",
+            boundary,
+            b"--\r\n",
+        )
+    )
+    _check_header_block(data, EXPECTED_HEADERS)
+    return data
+
+
+def _quoted_printable(text: str) -> bytes:
+    """UTF-8 quoted-printable (RFC 2045: lines of at most 76), CRLF line ends,
+    ending with a line break as the email package's bodies do."""
+    if not text.endswith("\n"):
+        text += "\n"
+    raw = text.replace("\r\n", "\n").encode("utf-8")
+    # istext: "\n" is a line break; a lone "\r" is encoded as =0D.
+    encoded = binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
+    return encoded.replace(b"\n", b"\r\n")
+
+
+@functools.lru_cache(maxsize=256)
+def _subject_line(subject: str) -> str:
+    """The Subject header line as the email package folds and encodes it
+    (RFC 2047 for non-ASCII); the same few subjects recur all day."""
+    msg = EmailMessage(policy=WIRE_POLICY)
+    msg["Subject"] = subject
+    head, _, _ = msg.as_bytes().partition(b"\r\n\r\n")
+    return head.decode("ascii") + "\r\n"
+
+
+# --- bodies: rendered once per shape, personalised by substitution -------------------
+
+# Rendering the templates is most of an email's cost, and most of what they
+# print is the same for every member sent the same opening in the same
+# language. So bodies are rendered with stand-ins for the per-member values
+# (the first name and the signed links), cached by everything else they print,
+# and the stand-ins are then replaced by the member's values, escaped as the
+# templates would have escaped them. The stand-ins carry a per-process random
+# part so no company text can contain one.
+_STANDIN = secrets.token_hex(12)
+_NAME = f"N{_STANDIN}"
+_RENDERED_BODIES = 2048  # bodies kept (two formats); a bound, since keys hold company text
+
+
+def _standin_link(i: int) -> str:
+    return f"https://{_STANDIN}.invalid/{i}"
+
+
+def _bodies(
     kind: str,
     language: Language,
     recipient: Recipient,
@@ -328,10 +474,47 @@ def _context(
     links: MemberLinks,
     local_day: date,
     subject: str,
+) -> tuple[str, str]:
+    name = clean_inline(recipient.first_name, limit=60)
+    real = [_link(links.pause), _link(links.preferences), _link(links.unsubscribe)]
+    for job in jobs:
+        real += [_link(job.links.interested), _link(job.links.not_for_me), _link(job.links.forward)]
+    standins = [_standin_link(i) for i in range(len(real))]
+    context = _context(kind, language, name and _NAME, jobs, standins, local_day, subject)
+    key = json.dumps(context, sort_keys=True, ensure_ascii=False)
+    bodies = []
+    for fmt in ("txt", "html"):
+        body = _render_shape(fmt, kind, language, key)
+        # Highest index first: ".../1" is a prefix of ".../10".
+        for i in range(len(real) - 1, -1, -1):
+            body = body.replace(standins[i], real[i] if fmt == "txt" else str(escape(real[i])))
+        if name:
+            body = body.replace(_NAME, name if fmt == "txt" else str(escape(name)))
+        bodies.append(body)
+    return bodies[0], bodies[1]
+
+
+@functools.lru_cache(maxsize=256)
+def _long_date(day: date, language: Language) -> str:
+    return format_date(day, format="long", locale=BABEL_LOCALE[language])
+
+
+@functools.lru_cache(maxsize=_RENDERED_BODIES)
+def _render_shape(fmt: Literal["txt", "html"], kind: str, language: Language, key: str) -> str:
+    context: dict[str, Any] = json.loads(key)
+    return _render(fmt, kind, language, context)
+
+
+def _context(
+    kind: str,
+    language: Language,
+    name: str,
+    jobs: list[Job],
+    links: list[str],
+    local_day: date,
+    subject: str,
 ) -> dict[str, Any]:
     wording = WORDING[language]
-    locale = BABEL_LOCALE[language]
-    name = clean_inline(recipient.first_name, limit=60)
     heading = {
         "instant": wording.heading_instant,
         "daily": wording.heading_daily,
@@ -344,35 +527,46 @@ def _context(
         "greeting": wording.greeting_named.format(name=name) if name else wording.greeting,
         "heading": heading,
         "intro": wording.intro_instant if kind == "instant" else digest_intro(language, len(jobs)),
-        "date_label": format_date(local_day, format="long", locale=locale),
+        "date_label": _long_date(local_day, language),
         "padding": _PREHEADER_PADDING,
-        "jobs": [_job_view(job, language) for job in jobs],
-        "links": {
-            "pause": _link(links.pause),
-            "preferences": _link(links.preferences),
-            "unsubscribe": _link(links.unsubscribe),
-        },
+        "jobs": [_job_view(job, language, links[3 + 3 * i :]) for i, job in enumerate(jobs)],
+        "links": {"pause": links[0], "preferences": links[1], "unsubscribe": links[2]},
     }
 
 
-def _job_view(job: Job, language: Language) -> dict[str, Any]:
+def _job_view(job: Job, language: Language, links: list[str]) -> dict[str, Any]:
+    explanation = json.dumps(job.explanation, sort_keys=True, default=str)
+    posted = job.posted_on if isinstance(job.posted_on, date) else None
+    view = _job_text(job.title, job.company, job.city, posted, explanation, language)
+    return {
+        **view,
+        "links": {"interested": links[0], "not_for_me": links[1], "forward": links[2]},
+    }
+
+
+@functools.lru_cache(maxsize=_RENDERED_BODIES)
+def _job_text(
+    title: object,
+    company: object,
+    city: object,
+    posted_on: date | None,
+    explanation: str,
+    language: Language,
+) -> dict[str, Any]:
+    """What a job card prints, but its links: the same for every member sent
+    that opening with the same reasons, so worked out once (callers copy it)."""
     wording = WORDING[language]
     posted = None
-    if isinstance(job.posted_on, date):
+    if posted_on is not None:
         posted = wording.posted_on.format(
-            date=format_date(job.posted_on, format="long", locale=BABEL_LOCALE[language])
+            date=format_date(posted_on, format="long", locale=BABEL_LOCALE[language])
         )
     return {
-        "title": clean_inline(job.title, limit=160),
-        "company": clean_inline(job.company, limit=120),
-        "city": clean_inline(job.city, limit=80),
+        "title": clean_inline(title, limit=160),
+        "company": clean_inline(company, limit=120),
+        "city": clean_inline(city, limit=80),
         "posted": posted,
-        "reasons": explain(job.explanation, language),
-        "links": {
-            "interested": _link(job.links.interested),
-            "not_for_me": _link(job.links.not_for_me),
-            "forward": _link(job.links.forward),
-        },
+        "reasons": explain(json.loads(explanation), language),
     }
 
 

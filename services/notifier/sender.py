@@ -44,9 +44,8 @@ from services.notifier.compose import (
     MemberLinks,
     Recipient,
     Sender,
-    compose_digest,
-    compose_instant,
-    serialise,
+    digest_bytes,
+    instant_bytes,
 )
 from services.notifier.schedule import member_zone, week_bounds
 from shared import delivery, logs, metrics, quarantine, sealing
@@ -365,7 +364,7 @@ class Dispatcher:
         )
         shown = [self._job(j, created) for j in jobs]
         if email["kind"] == "instant":
-            msg = compose_instant(
+            return instant_bytes(
                 notification_id=email["id"],
                 sender=self.sender,
                 recipient=recipient,
@@ -373,17 +372,15 @@ class Dispatcher:
                 links=links,
                 now=created,
             )
-        else:
-            msg = compose_digest(
-                notification_id=email["id"],
-                sender=self.sender,
-                recipient=recipient,
-                jobs=shown,
-                links=links,
-                now=created,
-                period=email["kind"],
-            )
-        return serialise(msg)
+        return digest_bytes(
+            notification_id=email["id"],
+            sender=self.sender,
+            recipient=recipient,
+            jobs=shown,
+            links=links,
+            now=created,
+            period=email["kind"],
+        )
 
     def _job(self, n: Record, created: datetime) -> Job:
         return Job(
