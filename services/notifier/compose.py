@@ -242,6 +242,9 @@ def serialise(msg: EmailMessage, expected: tuple[str, ...] = EXPECTED_HEADERS) -
     return data
 
 
+_FIELD_NAME = re.compile(rb"[!-9;-~]+")
+
+
 def _check_header_block(data: bytes, expected: tuple[str, ...]) -> None:
     head, sep, _ = data.partition(b"\r\n\r\n")
     if not sep:
@@ -255,7 +258,7 @@ def _check_header_block(data: bytes, expected: tuple[str, ...]) -> None:
                 raise UnsafeMessage("header block starts with a continuation line")
             continue
         name, colon, _ = line.partition(b":")
-        if not colon or not re.fullmatch(rb"[!-9;-~]+", name):
+        if not colon or not _FIELD_NAME.fullmatch(name):
             raise UnsafeMessage("malformed header line")
         names.append(name.decode("ascii"))
     if sorted(n.lower() for n in names) != sorted(n.lower() for n in expected):
@@ -459,6 +462,7 @@ def _subject_line(subject: str) -> str:
 # part so no company text can contain one.
 _STANDIN = secrets.token_hex(12)
 _NAME = f"N{_STANDIN}"
+_STANDINS = re.compile(rf"https://{_STANDIN}\.invalid/[0-9]+|{_NAME}")
 _RENDERED_BODIES = 2048  # bodies kept (two formats); a bound, since keys hold company text
 
 
@@ -479,41 +483,64 @@ def _bodies(
     real = [_link(links.pause), _link(links.preferences), _link(links.unsubscribe)]
     for job in jobs:
         real += [_link(job.links.interested), _link(job.links.not_for_me), _link(job.links.forward)]
-    standins = [_standin_link(i) for i in range(len(real))]
-    context = _context(kind, language, name and _NAME, jobs, standins, local_day, subject)
-    key = json.dumps(context, sort_keys=True, ensure_ascii=False)
-    bodies = []
-    for fmt in ("txt", "html"):
-        body = _render_shape(fmt, kind, language, key)
-        # Highest index first: ".../1" is a prefix of ".../10".
-        for i in range(len(real) - 1, -1, -1):
-            body = body.replace(standins[i], real[i] if fmt == "txt" else str(escape(real[i])))
-        if name:
-            body = body.replace(_NAME, name if fmt == "txt" else str(escape(name)))
-        bodies.append(body)
-    return bodies[0], bodies[1]
+    shape = _Shape(kind, language, bool(name), local_day, subject, tuple(map(_job_key, jobs)))
+    values = {_standin_link(i): value for i, value in enumerate(real)}
+    if name:
+        values[_NAME] = name
+    escaped = {standin: str(escape(value)) for standin, value in values.items()}
+    text = _STANDINS.sub(lambda m: values[m.group()], _render_shape("txt", shape))
+    html = _STANDINS.sub(lambda m: escaped[m.group()], _render_shape("html", shape))
+    return text, html
 
 
-@functools.lru_cache(maxsize=256)
-def _long_date(day: date, language: Language) -> str:
-    return format_date(day, format="long", locale=BABEL_LOCALE[language])
+# What a job card prints, but its links: title, company, city, posted on, and
+# the explanation as canonical JSON.
+_JobKey = tuple[object, object, object, date | None, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Shape:
+    """Everything a body prints but the member's first name and links."""
+
+    kind: str
+    language: Language
+    named: bool
+    local_day: date
+    subject: str
+    jobs: tuple[_JobKey, ...]
+
+
+def _job_key(job: Job) -> _JobKey:
+    posted = job.posted_on if isinstance(job.posted_on, date) else None
+    explanation = json.dumps(job.explanation, sort_keys=True, default=str)
+    return (job.title, job.company, job.city, posted, explanation)
 
 
 @functools.lru_cache(maxsize=_RENDERED_BODIES)
-def _render_shape(fmt: Literal["txt", "html"], kind: str, language: Language, key: str) -> str:
-    context: dict[str, Any] = json.loads(key)
-    return _render(fmt, kind, language, context)
+def _render_shape(fmt: Literal["txt", "html"], shape: _Shape) -> str:
+    count = 3 + 3 * len(shape.jobs)
+    context = _context(
+        shape.kind,
+        shape.language,
+        _NAME if shape.named else "",
+        [_job_text(*job, shape.language) for job in shape.jobs],
+        [_standin_link(i) for i in range(count)],
+        shape.local_day,
+        shape.subject,
+    )
+    return _render(fmt, shape.kind, shape.language, context)
 
 
 def _context(
     kind: str,
     language: Language,
     name: str,
-    jobs: list[Job],
+    jobs: list[dict[str, Any]],
     links: list[str],
     local_day: date,
     subject: str,
 ) -> dict[str, Any]:
+    """What the templates print; ``jobs`` as ``_job_text`` gives them, without links."""
     wording = WORDING[language]
     heading = {
         "instant": wording.heading_instant,
@@ -527,20 +554,22 @@ def _context(
         "greeting": wording.greeting_named.format(name=name) if name else wording.greeting,
         "heading": heading,
         "intro": wording.intro_instant if kind == "instant" else digest_intro(language, len(jobs)),
-        "date_label": _long_date(local_day, language),
+        "date_label": format_date(local_day, format="long", locale=BABEL_LOCALE[language]),
         "padding": _PREHEADER_PADDING,
-        "jobs": [_job_view(job, language, links[3 + 3 * i :]) for i, job in enumerate(jobs)],
+        "jobs": [
+            {
+                **job,
+                "links": dict(
+                    zip(
+                        ("interested", "not_for_me", "forward"),
+                        links[3 + 3 * i : 6 + 3 * i],
+                        strict=True,
+                    )
+                ),
+            }
+            for i, job in enumerate(jobs)
+        ],
         "links": {"pause": links[0], "preferences": links[1], "unsubscribe": links[2]},
-    }
-
-
-def _job_view(job: Job, language: Language, links: list[str]) -> dict[str, Any]:
-    explanation = json.dumps(job.explanation, sort_keys=True, default=str)
-    posted = job.posted_on if isinstance(job.posted_on, date) else None
-    view = _job_text(job.title, job.company, job.city, posted, explanation, language)
-    return {
-        **view,
-        "links": {"interested": links[0], "not_for_me": links[1], "forward": links[2]},
     }
 
 
@@ -553,8 +582,7 @@ def _job_text(
     explanation: str,
     language: Language,
 ) -> dict[str, Any]:
-    """What a job card prints, but its links: the same for every member sent
-    that opening with the same reasons, so worked out once (callers copy it)."""
+    """What a job card prints, but its links (callers copy it)."""
     wording = WORDING[language]
     posted = None
     if posted_on is not None:
@@ -577,11 +605,22 @@ def _link(url: str) -> str:
     """One of our own signed links: https (http only to localhost, for the local sink)."""
     if not isinstance(url, str) or len(url) > 2000 or not _URL_CHARS.fullmatch(url):
         raise ValueError("link must be a plain absolute URL")
-    parts = urlsplit(url)
-    local = parts.hostname in ("localhost", "127.0.0.1")
-    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+    # Scheme and host depend on the origin alone, and every link of a process
+    # shares one: judged once per origin (a link without one is judged whole).
+    origin = _ORIGIN.match(url)
+    if not _allowed_origin(origin.group() if origin else url):
         raise ValueError("link must be https")
     return url
+
+
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
+@functools.lru_cache(maxsize=64)
+def _allowed_origin(origin: str) -> bool:
+    parts = urlsplit(origin)
+    local = parts.hostname in ("localhost", "127.0.0.1")
+    return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and local))
 
 
 def _render(

@@ -142,7 +142,8 @@ def rendered_directly(kind: str, args: dict[str, Any], shown: list[Job]) -> tupl
         real += [job.links.interested, job.links.not_for_me, job.links.forward]
     name = clean_inline(recipient.first_name, limit=60)
     subject = compose._subject(kind, language, local_day)
-    context = compose._context(kind, language, name, shown, real, local_day, subject)
+    texts = [compose._job_text(*compose._job_key(job), language) for job in shown]
+    context = compose._context(kind, language, name, texts, real, local_day, subject)
     return (
         compose._render("txt", kind, language, context),
         compose._render("html", kind, language, context),
