@@ -25,7 +25,7 @@ import asyncpg
 
 from services.notifier import handlers
 from services.notifier.sender import SENDERS, Dispatcher
-from shared import db, migrations
+from shared import db, migrations, quarantine
 from shared.consumer import dispatch
 from shared.events import Envelope, MatchFound, MemberChanged
 from shared.sealing import Sealer
@@ -57,6 +57,8 @@ async def run(settings: Settings, emails: int, senders: int, domain: str) -> flo
     pool = await db.create_pool(settings, name="bench")
     try:
         async with pool.acquire() as conn:
+            # The planner records members it cannot plan in shared.quarantine.
+            await migrations.apply(conn, quarantine.SERVICE, quarantine.MIGRATIONS)
             await migrations.apply(conn, "notifier", MIGRATIONS)
         handle = dispatch(handlers.HANDLERS)
         sealer = Sealer([settings.secret_key])

@@ -20,10 +20,13 @@ Discretion and header safety shape everything here:
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
 import email.policy
 import functools
+import json
 import re
+import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -36,7 +39,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 from babel.dates import format_date, format_skeleton
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from services.notifier.catalogs import translations
 from services.notifier.explain import explain
@@ -63,6 +66,8 @@ __all__ = [
     "UnsafeMessage",
     "compose_digest",
     "compose_instant",
+    "digest_bytes",
+    "instant_bytes",
     "serialise",
     "validate_address",
 ]
@@ -164,15 +169,7 @@ def compose_instant(
     now: datetime,
 ) -> EmailMessage:
     """The email for one match, sent as soon as the member's quiet hours allow."""
-    return _compose(
-        kind="instant",
-        notification_id=notification_id,
-        sender=sender,
-        recipient=recipient,
-        jobs=[job],
-        links=links,
-        now=now,
-    )
+    return _message(_prepare("instant", notification_id, sender, recipient, [job], links, now))
 
 
 def compose_digest(
@@ -186,19 +183,44 @@ def compose_digest(
     period: Literal["daily", "weekly"],
 ) -> EmailMessage:
     """One email for several matches, in the order given (best first)."""
+    _check_digest(jobs, period)
+    return _message(_prepare(period, notification_id, sender, recipient, list(jobs), links, now))
+
+
+def instant_bytes(
+    *,
+    notification_id: uuid.UUID,
+    sender: Sender,
+    recipient: Recipient,
+    job: Job,
+    links: MemberLinks,
+    now: datetime,
+) -> bytes:
+    """``serialise(compose_instant(...))``, the fast way: the same headers and
+    bodies, written straight to wire bytes (see ``_wire``)."""
+    return _wire(_prepare("instant", notification_id, sender, recipient, [job], links, now))
+
+
+def digest_bytes(
+    *,
+    notification_id: uuid.UUID,
+    sender: Sender,
+    recipient: Recipient,
+    jobs: Sequence[Job],
+    links: MemberLinks,
+    now: datetime,
+    period: Literal["daily", "weekly"],
+) -> bytes:
+    """``serialise(compose_digest(...))``, the fast way (see ``_wire``)."""
+    _check_digest(jobs, period)
+    return _wire(_prepare(period, notification_id, sender, recipient, list(jobs), links, now))
+
+
+def _check_digest(jobs: Sequence[Job], period: str) -> None:
     if not jobs:
         raise ValueError("a digest needs at least one job")
     if period not in ("daily", "weekly"):
         raise ValueError("period is 'daily' or 'weekly'")
-    return _compose(
-        kind=period,
-        notification_id=notification_id,
-        sender=sender,
-        recipient=recipient,
-        jobs=list(jobs),
-        links=links,
-        now=now,
-    )
 
 
 def serialise(msg: EmailMessage, expected: tuple[str, ...] = EXPECTED_HEADERS) -> bytes:
@@ -209,6 +231,23 @@ def serialise(msg: EmailMessage, expected: tuple[str, ...] = EXPECTED_HEADERS) -
     data)``), rather than letting the client serialise the message again.
     """
     data = msg.as_bytes(policy=WIRE_POLICY)
+    _check_header_block(data, expected)
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    for field in ("To", "From"):
+        addresses: tuple[Any, ...] = getattr(parsed[field], "addresses", ())
+        if len(addresses) != 1:
+            raise UnsafeMessage(f"{field} must hold exactly one address")
+        try:
+            validate_address(addresses[0].addr_spec)
+        except InvalidAddress:
+            raise UnsafeMessage(f"{field} address changed in serialisation") from None
+    return data
+
+
+_FIELD_NAME = re.compile(rb"[!-9;-~]+")
+
+
+def _check_header_block(data: bytes, expected: tuple[str, ...]) -> None:
     head, sep, _ = data.partition(b"\r\n\r\n")
     if not sep:
         raise UnsafeMessage("no end of header block")
@@ -221,21 +260,11 @@ def serialise(msg: EmailMessage, expected: tuple[str, ...] = EXPECTED_HEADERS) -
                 raise UnsafeMessage("header block starts with a continuation line")
             continue
         name, colon, _ = line.partition(b":")
-        if not colon or not re.fullmatch(rb"[!-9;-~]+", name):
+        if not colon or not _FIELD_NAME.fullmatch(name):
             raise UnsafeMessage("malformed header line")
         names.append(name.decode("ascii"))
     if sorted(n.lower() for n in names) != sorted(n.lower() for n in expected):
         raise UnsafeMessage(f"unexpected header block: {names}")
-    parsed = email.message_from_bytes(data, policy=email.policy.default)
-    for field in ("To", "From"):
-        addresses: tuple[Any, ...] = getattr(parsed[field], "addresses", ())
-        if len(addresses) != 1:
-            raise UnsafeMessage(f"{field} must hold exactly one address")
-        try:
-            validate_address(addresses[0].addr_spec)
-        except InvalidAddress:
-            raise UnsafeMessage(f"{field} address changed in serialisation") from None
-    return data
 
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
@@ -267,8 +296,23 @@ def validate_address(value: str) -> str:
     return value
 
 
-def _compose(
-    *,
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Parts:
+    """Everything one email is made of, every header value already validated."""
+
+    from_address: str
+    to_address: str
+    subject: str
+    date: str
+    message_id: str
+    unsubscribe: str
+    language: Language
+    boundary: str
+    text: str
+    html: str
+
+
+def _prepare(
     kind: Literal["instant", "daily", "weekly"],
     notification_id: uuid.UUID,
     sender: Sender,
@@ -276,7 +320,7 @@ def _compose(
     jobs: list[Job],
     links: MemberLinks,
     now: datetime,
-) -> EmailMessage:
+) -> _Parts:
     if not isinstance(notification_id, uuid.UUID):
         raise TypeError("notification_id must be a UUID")
     if now.tzinfo is None or now.utcoffset() is None:
@@ -289,40 +333,146 @@ def _compose(
     unsubscribe = _link(links.unsubscribe)
 
     language = language_of(recipient.language)
-    wording = WORDING[language]
-    locale = BABEL_LOCALE[language]
     local_day = now.astimezone(member_zone(recipient.timezone)).date()
-    subject_template = wording.subject_weekly if kind == "weekly" else wording.subject
     # The only variable part of the subject is a date Babel wrote from our clock.
-    subject = subject_template.format(date=format_skeleton("MMMMd", local_day, locale=locale))
+    subject = _subject(kind, language, local_day)
+    text, html = _bodies(kind, language, recipient, jobs, links, local_day, subject)
+    return _Parts(
+        from_address=from_address,
+        to_address=to_address,
+        subject=subject,
+        date=format_datetime(now.astimezone(UTC)),
+        message_id=f"<{notification_id}@{mail_domain.lower()}>",
+        unsubscribe=unsubscribe,
+        language=language,
+        # "=_" can never occur in a quoted-printable body, so this boundary is
+        # safe whatever the company wrote, and a resend of the same
+        # notification is byte-for-byte the same message.
+        boundary=f"=_passaparola_{notification_id.hex}",
+        text=text,
+        html=html,
+    )
 
-    context = _context(kind, language, recipient, jobs, links, local_day, subject)
-    text = _render("txt", kind, language, context)
-    html = _render("html", kind, language, context)
 
+@functools.lru_cache(maxsize=256)
+def _subject(kind: str, language: Language, local_day: date) -> str:
+    wording = WORDING[language]
+    template = wording.subject_weekly if kind == "weekly" else wording.subject
+    return template.format(date=format_skeleton("MMMMd", local_day, locale=BABEL_LOCALE[language]))
+
+
+def _message(parts: _Parts) -> EmailMessage:
     msg = EmailMessage(policy=_BUILD_POLICY)
-    msg["From"] = Address(display_name=SENDER_NAME, addr_spec=from_address)
-    msg["To"] = Address(addr_spec=to_address)
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(now.astimezone(UTC))
-    msg["Message-ID"] = f"<{notification_id}@{mail_domain.lower()}>"
-    msg["List-Unsubscribe"] = f"<{unsubscribe}>"
+    msg["From"] = Address(display_name=SENDER_NAME, addr_spec=parts.from_address)
+    msg["To"] = Address(addr_spec=parts.to_address)
+    msg["Subject"] = parts.subject
+    msg["Date"] = parts.date
+    msg["Message-ID"] = parts.message_id
+    msg["List-Unsubscribe"] = f"<{parts.unsubscribe}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
-    msg.set_content(text, subtype="plain", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", cte="quoted-printable")
-    # "=_" can never occur in a quoted-printable body, so this boundary is
-    # safe whatever the company wrote, and a resend of the same notification
-    # is byte-for-byte the same message.
-    msg.set_boundary(f"=_passaparola_{notification_id.hex}")
+    msg.set_content(parts.text, subtype="plain", cte="quoted-printable")
+    msg.add_alternative(parts.html, subtype="html", cte="quoted-printable")
+    msg.set_boundary(parts.boundary)
     # After the content: set_content clears every Content-* header.
-    msg["Content-Language"] = language
+    msg["Content-Language"] = parts.language
     msg.policy = WIRE_POLICY
     return msg
 
 
-def _context(
+def _wire(parts: _Parts) -> bytes:
+    """The message's bytes, written directly rather than through ``EmailMessage``.
+
+    Building an ``EmailMessage``, serialising it and parsing it back to check
+    it cost most of an email's time. Here every header value was validated
+    before it was written (``_prepare``: plain addr-specs, a UUID, a domain,
+    one of our URLs, a language code; the subject is ours and encoded by the
+    email package itself), so the check that remains is the header block's
+    shape, which catches a header that should not be there. The bodies are
+    quoted-printable (``binascii``), so "=_" cannot occur in them and the
+    boundary is safe. ``tests/notifier/test_compose_wire.py`` keeps this
+    equal, header for header and body for body, to ``serialise(_message())``.
+    """
+    head = (
+        f"From: {SENDER_NAME} <{parts.from_address}>\r\n"
+        f"To: {parts.to_address}\r\n"
+        f"{_subject_line(parts.subject)}"
+        f"Date: {parts.date}\r\n"
+        f"Message-ID: {parts.message_id}\r\n"
+        f"List-Unsubscribe: <{parts.unsubscribe}>\r\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        "Auto-Submitted: auto-generated\r\n"
+        "X-Auto-Response-Suppress: OOF, AutoReply\r\n"
+        "MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/alternative; boundary="{parts.boundary}"\r\n'
+        f"Content-Language: {parts.language}\r\n"
+        "\r\n"
+    ).encode("ascii")
+    boundary = parts.boundary.encode("ascii")
+    data = b"".join(
+        (
+            head,
+            b"--",
+            boundary,
+            b'\r\nContent-Type: text/plain; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            _quoted_printable(parts.text),
+            b"\r\n--",
+            boundary,
+            b'\r\nContent-Type: text/html; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            _quoted_printable(parts.html),
+            b"\r\n--",
+            boundary,
+            b"--\r\n",
+        )
+    )
+    _check_header_block(data, EXPECTED_HEADERS)
+    return data
+
+
+def _quoted_printable(text: str) -> bytes:
+    """UTF-8 quoted-printable (RFC 2045: lines of at most 76), CRLF line ends,
+    ending with a line break as the email package's bodies do."""
+    if not text.endswith("\n"):
+        text += "\n"
+    raw = text.replace("\r\n", "\n").encode("utf-8")
+    # istext: "\n" is a line break; a lone "\r" is encoded as =0D.
+    encoded = binascii.b2a_qp(raw, quotetabs=False, istext=True, header=False)
+    return encoded.replace(b"\n", b"\r\n")
+
+
+@functools.lru_cache(maxsize=256)
+def _subject_line(subject: str) -> str:
+    """The Subject header line as the email package folds and encodes it
+    (RFC 2047 for non-ASCII); the same few subjects recur all day."""
+    msg = EmailMessage(policy=WIRE_POLICY)
+    msg["Subject"] = subject
+    head, _, _ = msg.as_bytes().partition(b"\r\n\r\n")
+    return head.decode("ascii") + "\r\n"
+
+
+# --- bodies: rendered once per shape, personalised by substitution -------------------
+
+# Rendering the templates is most of an email's cost, and most of what they
+# print is the same for every member sent the same opening in the same
+# language. So bodies are rendered with stand-ins for the per-member values
+# (the first name and the signed links), cached by everything else they print,
+# and the stand-ins are then replaced by the member's values, escaped as the
+# templates would have escaped them. The stand-ins carry a per-process random
+# part so no company text can contain one.
+_STANDIN = secrets.token_hex(12)
+_NAME = f"N{_STANDIN}"
+_STANDINS = re.compile(rf"https://{_STANDIN}\.invalid/[0-9]+|{_NAME}")
+_RENDERED_BODIES = 2048  # bodies kept (two formats); a bound, since keys hold company text
+
+
+def _standin_link(i: int) -> str:
+    return f"https://{_STANDIN}.invalid/{i}"
+
+
+def _bodies(
     kind: str,
     language: Language,
     recipient: Recipient,
@@ -330,10 +480,84 @@ def _context(
     links: MemberLinks,
     local_day: date,
     subject: str,
-) -> dict[str, Any]:
-    wording = WORDING[language]
-    locale = BABEL_LOCALE[language]
+) -> tuple[str, str]:
     name = clean_inline(recipient.first_name, limit=60)
+    real = [_link(links.pause), _link(links.preferences), _link(links.unsubscribe)]
+    for job in jobs:
+        real += [_link(job.links.interested), _link(job.links.not_for_me), _link(job.links.forward)]
+        # A job without an opening page prints no such link (its stand-in is never printed).
+        real.append(_link(job.links.opening) if job.links.opening else "")
+    shape = _Shape(
+        kind,
+        language,
+        bool(name),
+        local_day,
+        subject,
+        tuple(map(_job_key, jobs)),
+        tuple(bool(job.links.opening) for job in jobs),
+    )
+    values = {_standin_link(i): value for i, value in enumerate(real)}
+    if name:
+        values[_NAME] = name
+    escaped = {standin: str(escape(value)) for standin, value in values.items()}
+    text = _STANDINS.sub(lambda m: values[m.group()], _render_shape("txt", shape))
+    html = _STANDINS.sub(lambda m: escaped[m.group()], _render_shape("html", shape))
+    return text, html
+
+
+# What a job card prints, but its links: title, company, city, posted on, and
+# the explanation as canonical JSON.
+_JobKey = tuple[object, object, object, date | None, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Shape:
+    """Everything a body prints but the member's first name and links."""
+
+    kind: str
+    language: Language
+    named: bool
+    local_day: date
+    subject: str
+    jobs: tuple[_JobKey, ...]
+    # Per job: whether it links to its opening page (the card prints differently).
+    openings: tuple[bool, ...]
+
+
+def _job_key(job: Job) -> _JobKey:
+    posted = job.posted_on if isinstance(job.posted_on, date) else None
+    explanation = json.dumps(job.explanation, sort_keys=True, default=str)
+    return (job.title, job.company, job.city, posted, explanation)
+
+
+@functools.lru_cache(maxsize=_RENDERED_BODIES)
+def _render_shape(fmt: Literal["txt", "html"], shape: _Shape) -> str:
+    count = 3 + _JOB_LINKS * len(shape.jobs)
+    context = _context(
+        shape.kind,
+        shape.language,
+        _NAME if shape.named else "",
+        [_job_text(*job, shape.language) for job in shape.jobs],
+        [_standin_link(i) for i in range(count)],
+        shape.openings,
+        shape.local_day,
+        shape.subject,
+    )
+    return _render(fmt, shape.kind, shape.language, context)
+
+
+def _context(
+    kind: str,
+    language: Language,
+    name: str,
+    jobs: list[dict[str, Any]],
+    links: list[str],
+    openings: tuple[bool, ...],
+    local_day: date,
+    subject: str,
+) -> dict[str, Any]:
+    """What the templates print; ``jobs`` as ``_job_text`` gives them, without links."""
+    wording = WORDING[language]
     heading = {
         "instant": wording.heading_instant,
         "daily": wording.heading_daily,
@@ -346,36 +570,51 @@ def _context(
         "greeting": wording.greeting_named.format(name=name) if name else wording.greeting,
         "heading": heading,
         "intro": wording.intro_instant if kind == "instant" else digest_intro(language, len(jobs)),
-        "date_label": format_date(local_day, format="long", locale=locale),
+        "date_label": format_date(local_day, format="long", locale=BABEL_LOCALE[language]),
         "padding": _PREHEADER_PADDING,
-        "jobs": [_job_view(job, language) for job in jobs],
-        "links": {
-            "pause": _link(links.pause),
-            "preferences": _link(links.preferences),
-            "unsubscribe": _link(links.unsubscribe),
-        },
+        "jobs": [
+            {**job, "links": _job_links(links[3 + _JOB_LINKS * i : 3 + _JOB_LINKS * (i + 1)], has)}
+            for i, (job, has) in enumerate(zip(jobs, openings, strict=True))
+        ],
+        "links": {"pause": links[0], "preferences": links[1], "unsubscribe": links[2]},
     }
 
 
-def _job_view(job: Job, language: Language) -> dict[str, Any]:
+_JOB_LINKS = 4  # interested, not for me, forward, opening page
+
+
+def _job_links(links: list[str], has_opening: bool) -> dict[str, str | None]:
+    interested, not_for_me, forward, opening = links
+    return {
+        "interested": interested,
+        "not_for_me": not_for_me,
+        "forward": forward,
+        "opening": opening if has_opening else None,
+    }
+
+
+@functools.lru_cache(maxsize=_RENDERED_BODIES)
+def _job_text(
+    title: object,
+    company: object,
+    city: object,
+    posted_on: date | None,
+    explanation: str,
+    language: Language,
+) -> dict[str, Any]:
+    """What a job card prints, but its links (callers copy it)."""
     wording = WORDING[language]
     posted = None
-    if isinstance(job.posted_on, date):
+    if posted_on is not None:
         posted = wording.posted_on.format(
-            date=format_date(job.posted_on, format="long", locale=BABEL_LOCALE[language])
+            date=format_date(posted_on, format="long", locale=BABEL_LOCALE[language])
         )
     return {
-        "title": clean_inline(job.title, limit=160),
-        "company": clean_inline(job.company, limit=120),
-        "city": clean_inline(job.city, limit=80),
+        "title": clean_inline(title, limit=160),
+        "company": clean_inline(company, limit=120),
+        "city": clean_inline(city, limit=80),
         "posted": posted,
-        "reasons": explain(job.explanation, language),
-        "links": {
-            "interested": _link(job.links.interested),
-            "not_for_me": _link(job.links.not_for_me),
-            "forward": _link(job.links.forward),
-            "opening": _link(job.links.opening) if job.links.opening else None,
-        },
+        "reasons": explain(json.loads(explanation), language),
     }
 
 
@@ -386,11 +625,22 @@ def _link(url: str) -> str:
     """One of our own signed links: https (http only to localhost, for the local sink)."""
     if not isinstance(url, str) or len(url) > 2000 or not _URL_CHARS.fullmatch(url):
         raise ValueError("link must be a plain absolute URL")
-    parts = urlsplit(url)
-    local = parts.hostname in ("localhost", "127.0.0.1")
-    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+    # Scheme and host depend on the origin alone, and every link of a process
+    # shares one: judged once per origin (a link without one is judged whole).
+    origin = _ORIGIN.match(url)
+    if not _allowed_origin(origin.group() if origin else url):
         raise ValueError("link must be https")
     return url
+
+
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+
+
+@functools.lru_cache(maxsize=64)
+def _allowed_origin(origin: str) -> bool:
+    parts = urlsplit(origin)
+    local = parts.hostname in ("localhost", "127.0.0.1")
+    return bool(parts.hostname) and (parts.scheme == "https" or (parts.scheme == "http" and local))
 
 
 def _render(

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
@@ -44,9 +44,8 @@ from services.notifier.compose import (
     MemberLinks,
     Recipient,
     Sender,
-    compose_digest,
-    compose_instant,
-    serialise,
+    digest_bytes,
+    instant_bytes,
 )
 from services.notifier.schedule import member_zone, week_bounds
 from shared import delivery, logs, metrics, quarantine, sealing
@@ -186,22 +185,55 @@ class Dispatcher:
         self._backlog_at = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
-        pause = POLL_S
+        """Planning and sending side by side, until ``stop``.
+
+        Each used to wait for the other to finish: a member's emails were
+        planned only once every email already planned was sent, so under load
+        the backlog waited in the planner. Now the sender is woken as soon as
+        the planner has made emails. A failure in either stops both and is
+        raised as itself, for the supervisor to see and restart."""
+        wake = asyncio.Event()
         try:
-            while not stop.is_set():
-                try:
-                    worked = await self.plan_due() + await self.runner.run_once(stop)
-                    await self.measure_backlog()
-                    await self.runner.measure()
-                    pause = POLL_S
-                except _DB_DOWN as exc:
-                    log.warning("sender waiting for the database", error=type(exc).__name__)
-                    worked, pause = 0, min(pause * 2, 5.0)
-                if not worked:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=pause)
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._loop(stop, "planner", self._plan_round, wake, None))
+                tasks.create_task(self._loop(stop, "sender", self._send_round, None, wake))
+        except ExceptionGroup as group:
+            raise group.exceptions[0] from None
         finally:
             await self.close()
+
+    async def _plan_round(self, stop: asyncio.Event) -> int:
+        planned = await self.plan_due()
+        await self.measure_backlog()
+        return planned
+
+    async def _send_round(self, stop: asyncio.Event) -> int:
+        sent = await self.runner.run_once(stop)
+        await self.runner.measure()
+        return sent
+
+    async def _loop(
+        self,
+        stop: asyncio.Event,
+        task: str,
+        step: Callable[[asyncio.Event], Awaitable[int]],
+        notify: asyncio.Event | None,
+        woken_by: asyncio.Event | None,
+    ) -> None:
+        """``step`` again at once while it finds work, else after a pause (or
+        when ``woken_by`` is set); waits out a database outage."""
+        pause = POLL_S
+        while not stop.is_set():
+            try:
+                worked = await step(stop)
+                pause = POLL_S
+            except _DB_DOWN as exc:
+                log.warning("sender waiting for the database", task=task, error=type(exc).__name__)
+                worked, pause = 0, min(pause * 2, 5.0)
+            if worked and notify is not None:
+                notify.set()
+            if not worked:
+                await _idle(stop, woken_by, pause)
 
     async def send_due(self) -> int:
         """Every email due now, through the delivery runner (tests and benchmarks)."""
@@ -365,7 +397,7 @@ class Dispatcher:
         )
         shown = [self._job(j, created) for j in jobs]
         if email["kind"] == "instant":
-            msg = compose_instant(
+            return instant_bytes(
                 notification_id=email["id"],
                 sender=self.sender,
                 recipient=recipient,
@@ -373,17 +405,15 @@ class Dispatcher:
                 links=links,
                 now=created,
             )
-        else:
-            msg = compose_digest(
-                notification_id=email["id"],
-                sender=self.sender,
-                recipient=recipient,
-                jobs=shown,
-                links=links,
-                now=created,
-                period=email["kind"],
-            )
-        return serialise(msg)
+        return digest_bytes(
+            notification_id=email["id"],
+            sender=self.sender,
+            recipient=recipient,
+            jobs=shown,
+            links=links,
+            now=created,
+            period=email["kind"],
+        )
 
     def _job(self, n: Record, created: datetime) -> Job:
         return Job(
@@ -409,6 +439,20 @@ async def run(runtime: Runtime, stop: asyncio.Event) -> None:
     dispatcher = Dispatcher(runtime.pool, runtime.settings)
     runtime.extras["dispatcher"] = dispatcher
     await dispatcher.run(stop)
+
+
+async def _idle(stop: asyncio.Event, wake: asyncio.Event | None, pause: float) -> None:
+    """Until ``stop``, ``wake`` (then cleared) or ``pause`` seconds, the first of them."""
+    waits = [asyncio.ensure_future(stop.wait())]
+    if wake is not None:
+        waits.append(asyncio.ensure_future(wake.wait()))
+    try:
+        await asyncio.wait(waits, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+    if wake is not None:
+        wake.clear()
 
 
 def _metric_kind(kind: str) -> str:
