@@ -328,7 +328,7 @@ def _import_esco(args: argparse.Namespace) -> int:
             summary = await store_taxonomy(conn, extended)
         print(
             f"imported {summary.titles} titles in {summary.roles} roles; "
-            "the matcher uses them from its next start"
+            "a running matcher uses them from its next message"
         )
         return 0
 

@@ -122,6 +122,8 @@ INSERT_TAXONOMY_TITLE = """
 INSERT INTO matcher.taxonomy_titles (role_id, family, source, language, title)
 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
 """
+TAXONOMY_VERSION = "SELECT version FROM matcher.taxonomy_version"
+BUMP_TAXONOMY_VERSION = "UPDATE matcher.taxonomy_version SET version = version + 1"
 
 
 # --- typed functions -------------------------------------------------------------------------
@@ -311,4 +313,10 @@ async def replace_taxonomy_titles(conn: Connection, titles: Iterable[TaxonomyTit
     await conn.execute(CLEAR_TAXONOMY)
     rows = [(t.role_id, t.family, t.source, t.language, t.title) for t in titles]
     await conn.executemany(INSERT_TAXONOMY_TITLE, rows)
+    await conn.execute(BUMP_TAXONOMY_VERSION)
     return len(rows)
+
+
+async def taxonomy_version(conn: Connection) -> int:
+    """Changes with every import (``replace_taxonomy_titles``), in its transaction."""
+    return int(await conn.fetchval(TAXONOMY_VERSION))

@@ -338,6 +338,16 @@ class TitleMatcher:
             )
         return self._linker
 
+    def build_linker(self) -> None:
+        """Build the linker now rather than on the first unknown title: it takes
+        seconds with an ESCO import, so a service builds it while loading
+        (off its event loop), never inside a message."""
+        self.linker  # noqa: B018 - the property builds and keeps it
+
+    @property
+    def linker_built(self) -> bool:
+        return self._linker is not None
+
     def ambiguous_keys(self) -> dict[str, frozenset[str]]:
         """Taxonomy titles that normalise to the same key in several roles."""
         return {k: v for k, v in self._key_roles.items() if len(v) > 1}

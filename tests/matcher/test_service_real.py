@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,9 +18,11 @@ from typing import Any
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
+from services.matcher import live as live_module
 from services.matcher.handlers import make_handler
 from services.matcher.index import MemberIndex
-from services.matcher.live import LiveIndex
+from services.matcher.live import LiveIndex, store_taxonomy
+from services.matcher.taxonomy import Role, default_taxonomy
 from shared import metrics
 from shared.consumer import Consumer
 from shared.db import Pool
@@ -402,3 +405,41 @@ async def test_a_restarted_matcher_rebuilds_its_index_from_the_database(
     await consumer.stop(5)
     stop.set()
     await relay
+
+
+async def test_the_linker_is_built_while_loading_in_a_worker_thread(pool: Pool, monkeypatch):
+    built_in: list[int] = []
+    build = live_module.build_matcher
+
+    def recording(rows: Any) -> Any:
+        built_in.append(threading.get_ident())
+        return build(rows)
+
+    monkeypatch.setattr(live_module, "build_matcher", recording)
+    live = LiveIndex()
+    await live.load(pool)
+    assert live.matcher.linker_built  # not left for the first unknown title
+    assert built_in and threading.get_ident() not in built_in
+
+
+async def test_a_taxonomy_import_reaches_the_running_matcher_at_its_next_message(
+    matcher: Matcher,
+):
+    await matcher.send(member("m-keeper", desired_roles=("Lighthouse keeper",)))
+    await matcher.send(job("p-before", title="Guardiano del faro"))
+    assert "m-keeper" not in of(await matcher.events(), "match.found")
+
+    keeper = Role(
+        id="esco:test-lighthouse-keeper",
+        family="esco-test",
+        titles={"en": ("lighthouse keeper",), "it": ("guardiano del faro",)},
+        source="esco:0000",
+    )
+    async with matcher.pool.acquire() as conn, conn.transaction():
+        await store_taxonomy(conn, default_taxonomy().extended(new_roles=[keeper]))
+
+    await matcher.send(job("p-after", title="Guardiano del faro"))
+    found = of_all(await matcher.events(), "match.found")
+    assert [e.data.posting_id for e in found if e.data.member_id == "m-keeper"] == ["p-after"]  # type: ignore[attr-defined]
+    assert matcher.live.matcher.linker_built
+    assert "esco:test-lighthouse-keeper" in matcher.live.matcher.taxonomy.roles
