@@ -7,6 +7,10 @@ in the same transaction: ``match.found`` for a new (or renewed) fit,
 ``match.withdrawn`` for a fit that ended. Every decision is revision-aware,
 so a stale or repeated event changes nothing.
 
+A member's "not for me" (``member.declined``) is stored with what the posting
+was, and lowers or rules out their later matches with postings like it
+(``declines.py``).
+
 Withdrawal reasons: ``closed`` (the posting closed), ``no_longer_fits`` (an
 update of the posting or of the member's profile), ``opted_out``, ``erased``.
 """
@@ -18,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 
-from services.matcher import queries
+from services.matcher import declines, queries
 from services.matcher.live import LiveIndex
 from services.matcher.scoring import Match, prepare_member, score
 from shared import logs, metrics
@@ -33,6 +37,7 @@ from shared.events import (
     MatchFound,
     MatchWithdrawn,
     MemberChanged,
+    MemberDeclined,
     MemberErased,
     Ping,
 )
@@ -121,20 +126,36 @@ async def rematch_posting(live: LiveIndex, conn: Connection, posting: JobPosting
     weights = live.weights
     # The best fits within the cap; matches told earlier are re-checked one by one.
     run = live.index.match(posting, limit=weights.posting_cap)
-    fits = dict(run.matches)
     existing = {r.member_id: r for r in await queries.matches_of_posting(conn, posting.posting_id)}
     prepared = live.prepared(posting)
+    rechecked: list[tuple[str, Match]] = []
+    found_ids = {m for m, _ in run.matches}
     for told_row in existing.values():
         member = live.index.get(told_row.member_id)
-        if told_row.state == "active" and told_row.member_id not in fits and member is not None:
+        if (
+            told_row.state == "active"
+            and told_row.member_id not in found_ids
+            and member is not None
+        ):
             result = score(prepared, member, weights, live.matcher)
             if isinstance(result, Match):
-                fits[told_row.member_id] = result
+                rechecked.append((told_row.member_id, result))
+    # What members said "not for me" to before (declines.py).
+    said = await queries.declines_of(conn, [*found_ids, *(m for m, _ in rechecked)])
+    matches = declines.adjust_all(
+        run.matches, posting.posting_id, posting.company_id, prepared, said, weights
+    )
+    fits = dict(matches)
+    fits.update(
+        declines.adjust_all(
+            rechecked, posting.posting_id, posting.company_id, prepared, said, weights
+        )
+    )
     active = sum(1 for r in existing.values() if r.state == "active" and r.member_id in fits)
-    fresh = [m for m, _ in run.matches if m not in existing]
+    fresh = [m for m, _ in matches if m not in existing]
     recent = await queries.recent_matches_per_member(conn, fresh, weights.member_cap_days)
     told = capped = 0
-    for member_id, match in run.matches:
+    for member_id, match in matches:
         row = existing.get(member_id)
         if row is not None and row.state == "active":
             continue
@@ -205,13 +226,19 @@ async def reevaluate_member(live: LiveIndex, conn: Connection, member: MemberCha
     fits: list[tuple[JobPosting, Match]] = []
     if member.opted_in:
         prepared = prepare_member(member, live.matcher)
+        said = (await queries.declines_of(conn, [member.member_id])).get(member.member_id, [])
         today = datetime.now(UTC).date()
         for posting in await queries.open_postings(conn):
             if expired(posting, today):
                 continue
-            result = score(live.prepared(posting), prepared, weights, live.matcher)
+            ready = live.prepared(posting)
+            result = score(ready, prepared, weights, live.matcher)
             if isinstance(result, Match):
-                fits.append((posting, result))
+                kept = declines.adjusted(
+                    result, posting.posting_id, posting.company_id, ready, said, weights
+                )
+                if kept is not None:
+                    fits.append((posting, kept))
     fits.sort(key=lambda item: (-item[1].score, item[0].posting_id))
     existing = {r.posting_id: r for r in await queries.matches_of_member(conn, member.member_id)}
     recent = await queries.recent_matches_per_member(
@@ -278,7 +305,34 @@ async def on_member_erased(live: LiveIndex, event: Envelope, conn: Connection) -
     rows = await queries.matches_of_member(conn, erased.member_id)
     withdrawn = await _withdraw_all(conn, rows, "erased")
     await queries.erase_member(conn, erased.member_id)
+    await queries.delete_declines(conn, erased.member_id)
     log.info("member erased", member_id=erased.member_id, withdrawn=withdrawn)
+
+
+async def on_member_declined(live: LiveIndex, event: Envelope, conn: Connection) -> None:
+    """Remember what a member said "not for me" to, and why, for their later
+    matches (``declines.py``). The same event twice stores the same row."""
+    declined = event.payload(MemberDeclined)
+    await live.lock_and_sync(conn)
+    if await queries.is_erased(conn, declined.member_id):
+        log.info("decline of an erased member ignored", member_id=declined.member_id)
+        return
+    posting = await queries.posting(conn, declined.posting_id)
+    if posting is None:
+        # Told about a posting the matcher has no longer (or never had): the
+        # notifier has the feedback; there is nothing to learn from here.
+        log.info("decline of an unknown posting ignored", posting_id=declined.posting_id)
+        return
+    decline = declines.decline_of(
+        posting.posting_id, posting.company_id, declined.reason, live.prepared(posting)
+    )
+    await queries.upsert_decline(conn, declined.member_id, decline)
+    log.info(
+        "decline recorded",
+        member_id=declined.member_id,
+        posting_id=declined.posting_id,
+        reason=decline.reason,
+    )
 
 
 async def on_ping(event: Envelope, conn: Connection) -> None:
@@ -302,6 +356,7 @@ def make_handler(live: LiveIndex) -> Handler:
             JobClosed.TYPE: bound(on_job_closed),
             MemberChanged.TYPE: bound(on_member_changed),
             MemberErased.TYPE: bound(on_member_erased),
+            MemberDeclined.TYPE: bound(on_member_declined),
             Ping.TYPE: on_ping,
         }
     )
