@@ -141,3 +141,21 @@ async def test_taxonomy_suggestions_count_declines_and_name_titles_several_membe
     code, _, err = await _in_thread(run, capsys, ["taxonomy", "suggestions", "--min-members", "0"])
     assert code == 2
     assert "BadArgument" in err
+
+
+async def test_a_members_declines_are_in_their_data_export(pool):
+    from services.matcher import privacy
+    from services.matcher.declines import Decline
+
+    decline = Decline("p-1", "place", "c-1", "receptionist", ("receptionist",), "milano", 2)
+    async with pool.acquire() as conn:
+        await queries.upsert_decline(conn, "m-1", decline)
+        await queries.upsert_decline(conn, "m-2", decline)
+        part = await privacy.export_part(conn, "m-1")
+    (row,) = part["not_for_me"]
+    assert {k: row[k] for k in ("posting_id", "reason", "place", "level")} == {
+        "posting_id": "p-1",
+        "reason": "place",
+        "place": "milano",
+        "level": 2,
+    }
