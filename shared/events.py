@@ -245,6 +245,20 @@ class MemberErased(Payload):
     member_id: str
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberDeclined(Payload):
+    """A member said "not for me" to a posting, with the reason they picked
+    (the notifier's form: role, place, level, company, timing, other, none).
+    Ids and a code only: the matcher reads the posting from its own table."""
+
+    TYPE: ClassVar[str] = "member.declined"
+    VERSION: ClassVar[int] = 1
+
+    member_id: str
+    posting_id: str
+    reason: Literal["role", "place", "level", "company", "timing", "other", "none"] = "none"
+
+
 # --- match events (published by the matcher) -------------------------------------------
 
 
@@ -388,6 +402,7 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
         JobClosed,
         MemberChanged,
         MemberErased,
+        MemberDeclined,
         MatchFound,
         MatchWithdrawn,
         ReferralRequested,

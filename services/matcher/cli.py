@@ -5,6 +5,7 @@
     passaparola titles link --esco DIR [--top K]            # titles on stdin -> ESCO concepts
     passaparola match explain POSTING.json                  # dry run on the member read model
     passaparola taxonomy import-esco DIR                    # store ESCO titles for the matcher
+    passaparola taxonomy suggestions [--min-members N]      # from members' "not for me"
     passaparola companies same             # "employer | alias<TAB>posting company" lines on stdin
     passaparola shards reshard --to N      # re-split the matcher queues (docs/scaling.md)
 
@@ -96,6 +97,13 @@ def register(sub: Any) -> None:
     )
     esco.add_argument("directory", type=Path, help="holds occupations_{en,it,sv}.csv")
     esco.set_defaults(func=_named_errors(_import_esco))
+    suggest = taxonomy_sub.add_parser(
+        "suggestions", help="taxonomy changes suggested by members' 'not for me' reasons"
+    )
+    suggest.add_argument(
+        "--min-members", type=int, default=2, help="members who must agree (default 2)"
+    )
+    suggest.set_defaults(func=_named_errors(_suggestions))
 
     _register_companies(sub)
     _register_shards(sub)
@@ -331,8 +339,33 @@ def _import_esco(args: argparse.Namespace) -> int:
             summary = await store_taxonomy(conn, extended)
         print(
             f"imported {summary.titles} titles in {summary.roles} roles; "
-            "the matcher uses them from its next start"
+            "a running matcher uses them from its next message"
         )
+        return 0
+
+    return asyncio.run(_with_pool(settings, work))
+
+
+# --- taxonomy suggestions ------------------------------------------------------------------
+
+
+def _suggestions(args: argparse.Namespace) -> int:
+    from services.matcher import declines, queries
+
+    if args.min_members < 1:
+        raise CommandError("BadArgument", "--min-members must be at least 1", 2)
+    settings = load_settings()
+
+    async def work(pool: db.Pool) -> int:
+        async with pool.acquire() as conn:
+            by_reason = await queries.declines_by_reason(conn)
+            role = await queries.role_declines(conn)
+        # Counts and posting titles only: no member is named.
+        report = {
+            "declines": dict(sorted(by_reason.items())),
+            "suggestions": declines.suggestions(role, args.min_members),
+        }
+        print(json.dumps(report, ensure_ascii=False, indent=2))
         return 0
 
     return asyncio.run(_with_pool(settings, work))

@@ -7,6 +7,10 @@ in the same transaction: ``match.found`` for a new (or renewed) fit,
 ``match.withdrawn`` for a fit that ended. Every decision is revision-aware,
 so a stale or repeated event changes nothing.
 
+A member's "not for me" (``member.declined``) is stored with what the posting
+was, and lowers or rules out their later matches with postings like it
+(``declines.py``).
+
 Withdrawal reasons: ``closed`` (the posting closed), ``no_longer_fits`` (an
 update of the posting or of the member's profile), ``opted_out``, ``erased``.
 """
@@ -18,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 
-from services.matcher import queries
+from services.matcher import declines, queries
 from services.matcher.live import LiveIndex
 from services.matcher.scoring import Match, prepare_member, score
 from shared import logs, metrics
@@ -33,6 +37,7 @@ from shared.events import (
     MatchFound,
     MatchWithdrawn,
     MemberChanged,
+    MemberDeclined,
     MemberErased,
     Ping,
 )
@@ -135,11 +140,32 @@ async def rematch_posting(live: LiveIndex, conn: Connection, posting: JobPosting
     caps), keep still-fitting matches, withdraw those that no longer fit."""
     # The best fits within the cap; matches told earlier are re-checked one by one.
     run = live.index.match(posting, limit=live.weights.posting_cap)
-    fits = dict(run.matches)
     existing = {r.member_id: r for r in await queries.matches_of_posting(conn, posting.posting_id)}
-    fits.update(_still_fitting(live, posting, existing.values(), set(fits)))
+    kept = _still_fitting(live, posting, existing.values(), {m for m, _ in run.matches})
+    ranked, kept = await _minus_declines(live, conn, posting, run.matches, kept)
+    fits = {**dict(ranked), **kept}
     unfit = {m for m, r in existing.items() if r.state == "active" and m not in fits}
-    await _settle(live, conn, posting, run.matches, existing, unfit, (run.candidates, len(fits)))
+    await _settle(live, conn, posting, ranked, existing, unfit, (run.candidates, len(fits)))
+
+
+async def _minus_declines(
+    live: LiveIndex,
+    conn: Connection,
+    posting: JobPosting,
+    ranked: Sequence[tuple[str, Match]],
+    kept: dict[str, Match],
+) -> tuple[list[tuple[str, Match]], dict[str, Match]]:
+    """The fits as the members' earlier "not for me" leave them (declines.py):
+    ruled out, or lowered below the bar, for the member who said it only."""
+    said = await queries.declines_of(conn, [*(m for m, _ in ranked), *kept])
+    prepared = live.prepared(posting)
+
+    def adjust(matches: Iterable[tuple[str, Match]]) -> list[tuple[str, Match]]:
+        return declines.adjust_all(
+            matches, posting.posting_id, posting.company_id, prepared, said, live.weights
+        )
+
+    return adjust(ranked), dict(adjust(kept.items()))
 
 
 async def _settle(
@@ -207,14 +233,14 @@ async def report_posting(live: LiveIndex, conn: Connection, posting: JobPosting)
         if r.state == "active" and live.owns(r.member_id)
     ]
     kept = _still_fitting(live, posting, mine, best)
-    proposed = [
-        queries.Candidate(m, "top", match.score, match.explanation) for m, match in run.matches
-    ]
+    ranked, kept = await _minus_declines(live, conn, posting, run.matches, kept)
+    proposed = [queries.Candidate(m, "top", match.score, match.explanation) for m, match in ranked]
     proposed += [queries.Candidate(m, "kept", k.score, k.explanation) for m, k in kept.items()]
+    shown = {m for m, _ in ranked}  # a member's "not for me" may have taken one out
     proposed += [
         queries.Candidate(r.member_id, "dropped", 0.0, {})
         for r in mine
-        if r.member_id not in best and r.member_id not in kept
+        if r.member_id not in shown and r.member_id not in kept
     ]
     await queries.report(conn, posting, live.shards, live.shard, run.candidates, proposed)
     await live.lock_matches(conn)
@@ -320,13 +346,19 @@ async def reevaluate_member(live: LiveIndex, conn: Connection, member: MemberCha
     fits: list[tuple[JobPosting, Match]] = []
     if member.opted_in:
         prepared = prepare_member(member, live.matcher)
+        said = (await queries.declines_of(conn, [member.member_id])).get(member.member_id, [])
         today = datetime.now(UTC).date()
         for posting in await queries.open_postings(conn):
             if expired(posting, today):
                 continue
-            result = score(live.prepared(posting), prepared, weights, live.matcher)
+            ready = live.prepared(posting)
+            result = score(ready, prepared, weights, live.matcher)
             if isinstance(result, Match):
-                fits.append((posting, result))
+                kept = declines.adjusted(
+                    result, posting.posting_id, posting.company_id, ready, said, weights
+                )
+                if kept is not None:
+                    fits.append((posting, kept))
     fits.sort(key=lambda item: (-item[1].score, item[0].posting_id))
     await live.lock_matches(conn)
     existing = {r.posting_id: r for r in await queries.matches_of_member(conn, member.member_id)}
@@ -395,7 +427,34 @@ async def on_member_erased(live: LiveIndex, event: Envelope, conn: Connection) -
     rows = await queries.matches_of_member(conn, erased.member_id)
     withdrawn = await _withdraw_all(conn, rows, "erased")
     await queries.erase_member(conn, erased.member_id)
+    await queries.delete_declines(conn, erased.member_id)
     log.info("member erased", member_id=erased.member_id, withdrawn=withdrawn)
+
+
+async def on_member_declined(live: LiveIndex, event: Envelope, conn: Connection) -> None:
+    """Remember what a member said "not for me" to, and why, for their later
+    matches (``declines.py``). The same event twice stores the same row."""
+    declined = event.payload(MemberDeclined)
+    await live.lock_and_sync(conn)
+    if await queries.is_erased(conn, declined.member_id):
+        log.info("decline of an erased member ignored", member_id=declined.member_id)
+        return
+    posting = await queries.posting(conn, declined.posting_id)
+    if posting is None:
+        # Told about a posting the matcher has no longer (or never had): the
+        # notifier has the feedback; there is nothing to learn from here.
+        log.info("decline of an unknown posting ignored", posting_id=declined.posting_id)
+        return
+    decline = declines.decline_of(
+        posting.posting_id, posting.company_id, declined.reason, live.prepared(posting)
+    )
+    await queries.upsert_decline(conn, declined.member_id, decline)
+    log.info(
+        "decline recorded",
+        member_id=declined.member_id,
+        posting_id=declined.posting_id,
+        reason=decline.reason,
+    )
 
 
 async def on_ping(event: Envelope, conn: Connection) -> None:
@@ -419,6 +478,7 @@ def make_handler(live: LiveIndex) -> Handler:
             JobClosed.TYPE: bound(on_job_closed),
             MemberChanged.TYPE: bound(on_member_changed),
             MemberErased.TYPE: bound(on_member_erased),
+            MemberDeclined.TYPE: bound(on_member_declined),
             Ping.TYPE: on_ping,
         }
     )

@@ -45,6 +45,7 @@ from services.matcher.titles import (
     compact,
     default_matcher,
     key_similarity,
+    sorted_tokens,
     unknown_matches,
 )
 from services.matcher.weights import DEFAULT_WEIGHTS, Weights
@@ -118,7 +119,7 @@ class MemberIndex:
         # unknown title key -> how many live members use it; its sorted list is
         # what rapidfuzz scans for a posting whose title is unknown too.
         self._unknown: dict[str, int] = {}
-        self._unknown_list: tuple[list[str], list[str]] | None = ([], [])
+        self._unknown_list: tuple[list[str], list[str], list[str]] | None = ([], [], [])
         self._garbage = 0
 
     @classmethod
@@ -262,7 +263,11 @@ class MemberIndex:
             return []
         if self._unknown_list is None:
             keys = sorted(self._unknown)
-            self._unknown_list = (keys, [compact(k) for k in keys])
+            self._unknown_list = (
+                keys,
+                [sorted_tokens(k) for k in keys],
+                [compact(k) for k in keys],
+            )
         keys = unknown_matches(posting.title.key, *self._unknown_list, self.matcher.weights)
         return [f"key:{k}" for k in keys]
 

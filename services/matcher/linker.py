@@ -194,8 +194,11 @@ class Linker:
                 dots[slot] += value
         folded = terms.text
         # Labels spelled like the title are candidates even without a shared
-        # term (an unknown word, an inflection the lemmatiser lacks).
-        for lang in [None] if languages is None else languages:
+        # term (an unknown word, an inflection the lemmatiser lacks). Not for a
+        # strict caller: a label with the title's head shares that term, so it
+        # is a candidate already, and the scan of every label is most of the
+        # time of a link over ESCO.
+        for lang in [] if require_head else [None] if languages is None else languages:
             slots, texts = self._texts.get(lang, ([], []))
             for _text, _score, at in process.extract(
                 folded, texts, scorer=fuzz.ratio, limit=SPELLING_CANDIDATES

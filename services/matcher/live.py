@@ -14,7 +14,8 @@ back), but follows the table's change feed:
   is exactly what was committed: a rolled-back change is never seen, a
   committed one is never missed;
 - at start-up (``load``, from a background task, or the first handler if a
-  message comes first), the same feed from 0 rebuilds the whole index.
+  message comes first), the same feed from 0 rebuilds the whole index; so
+  does the first message after a taxonomy import (``queries.taxonomy_version``).
 
 Postings do not need this: they are read from the table when needed.
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from services.matcher import queries
 from services.matcher.index import MemberIndex
@@ -64,6 +65,7 @@ class LiveIndex:
         self.seq = 0  # of the last member row applied
         self.erased_seq = 0  # of the last erasure applied
         self.loaded = False
+        self.taxonomy_version = 0  # of the taxonomy the index was built with
         self._loading = asyncio.Lock()
         self._postings: dict[tuple[str, int], PreparedPosting] = {}
         self._held: set[str] = set()  # members held in quarantine by this index
@@ -107,8 +109,16 @@ class LiveIndex:
     async def sync(self, conn: Connection) -> int:
         """Apply the committed member changes not applied yet (all, the first time)."""
         async with self._loading:
+            # Read before the titles: an import committing in between is seen
+            # again at the next message, never missed.
+            version = await queries.taxonomy_version(conn)
+            if self.loaded and version != self.taxonomy_version:
+                # Members resolve against the taxonomy: re-index them all.
+                log.info("taxonomy changed, rebuilding the member index")
+                self.loaded = False
             if not self.loaded:
                 matcher = await load_matcher(conn)
+                self.taxonomy_version = version
                 self.index = MemberIndex(matcher, self.weights)
                 self._postings.clear()
                 self.seq = self.erased_seq = 0
@@ -236,13 +246,21 @@ def taxonomy_from_rows(
 
 
 async def load_matcher(conn: Connection) -> TitleMatcher:
-    """The default title matcher, or one extended with the imported ESCO titles."""
+    """The default title matcher, or one extended with the imported ESCO titles,
+    with its linker built. Built in a worker thread: with an ESCO import that
+    takes seconds, and the event loop keeps serving meanwhile."""
     rows = await queries.taxonomy_titles(conn)
-    if not rows:
-        return default_matcher()
-    taxonomy = taxonomy_from_rows(rows)
-    log.info("imported taxonomy loaded", titles=len(rows), roles=len(taxonomy))
-    return TitleMatcher(taxonomy)
+    return await asyncio.to_thread(build_matcher, rows)
+
+
+def build_matcher(rows: Sequence[queries.TaxonomyTitle]) -> TitleMatcher:
+    matcher = default_matcher()
+    if rows:
+        taxonomy = taxonomy_from_rows(rows)
+        log.info("imported taxonomy loaded", titles=len(rows), roles=len(taxonomy))
+        matcher = TitleMatcher(taxonomy)
+    matcher.build_linker()
+    return matcher
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -29,9 +29,16 @@ async def export_part(conn: Connection, member_id: str) -> dict[str, Any]:
         " created_at, updated_at FROM matcher.matches WHERE member_id = $1 ORDER BY created_at",
         member_id,
     )
+    # What they said "not for me" to, and what the matcher keeps of it.
+    declines = await conn.fetch(
+        "SELECT posting_id, reason, title_key, roles, place, level, created_at"
+        " FROM matcher.declines WHERE member_id = $1 ORDER BY created_at",
+        member_id,
+    )
     document = {
         "matching_profile": dict(member) if member is not None else None,
         "matches": [dict(m) for m in matches],
+        "not_for_me": [dict(d) for d in declines],
     }
     result: dict[str, Any] = json.loads(json.dumps(document, default=str))
     return result

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from asyncpg import Record
 
+from services.matcher.declines import Decline, RoleDeclines
 from shared.db import Connection
 from shared.events import JobPosting, MemberChanged
 
@@ -157,6 +158,32 @@ INSERT_TAXONOMY_TITLE = """
 INSERT INTO matcher.taxonomy_titles (role_id, family, source, language, title)
 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING
 """
+TAXONOMY_VERSION = "SELECT version FROM matcher.taxonomy_version"
+
+# --- declines (declines.py) ------------------------------------------------------------------
+
+POSTING = "SELECT posting FROM matcher.postings WHERE posting_id = $1 AND posting IS NOT NULL"
+UPSERT_DECLINE = """
+INSERT INTO matcher.declines
+    (member_id, posting_id, reason, company_id, title_key, roles, place, level)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (member_id, posting_id) DO UPDATE
+SET reason = EXCLUDED.reason, company_id = EXCLUDED.company_id,
+    title_key = EXCLUDED.title_key, roles = EXCLUDED.roles, place = EXCLUDED.place,
+    level = EXCLUDED.level, created_at = now()
+"""
+DECLINES_OF = """
+SELECT member_id, posting_id, reason, company_id, title_key, roles, place, level
+FROM matcher.declines WHERE member_id = ANY($1::text[])
+"""
+DELETE_DECLINES = "DELETE FROM matcher.declines WHERE member_id = $1"
+ROLE_DECLINES = """
+SELECT title_key, roles, count(DISTINCT member_id) AS members
+FROM matcher.declines WHERE reason = 'role'
+GROUP BY title_key, roles
+"""
+DECLINES_BY_REASON = "SELECT reason, count(*) AS n FROM matcher.declines GROUP BY reason"
+BUMP_TAXONOMY_VERSION = "UPDATE matcher.taxonomy_version SET version = version + 1"
 
 
 # --- typed functions -------------------------------------------------------------------------
@@ -410,4 +437,71 @@ async def replace_taxonomy_titles(conn: Connection, titles: Iterable[TaxonomyTit
     await conn.execute(CLEAR_TAXONOMY)
     rows = [(t.role_id, t.family, t.source, t.language, t.title) for t in titles]
     await conn.executemany(INSERT_TAXONOMY_TITLE, rows)
+    await conn.execute(BUMP_TAXONOMY_VERSION)
     return len(rows)
+
+
+async def taxonomy_version(conn: Connection) -> int:
+    """Changes with every import (``replace_taxonomy_titles``), in its transaction."""
+    return int(await conn.fetchval(TAXONOMY_VERSION))
+
+
+# --- declines ---------------------------------------------------------------------------------
+
+
+async def posting(conn: Connection, posting_id: str) -> JobPosting | None:
+    """The posting as last received (open or closed), if the matcher has it."""
+    value = await conn.fetchval(POSTING, posting_id)
+    if value is None:
+        return None
+    found = JobPosting.from_json(value)
+    assert isinstance(found, JobPosting)
+    return found
+
+
+async def upsert_decline(conn: Connection, member_id: str, d: Decline) -> None:
+    await conn.execute(
+        UPSERT_DECLINE,
+        member_id,
+        d.posting_id,
+        d.reason,
+        d.company_id,
+        d.title_key,
+        list(d.roles),
+        d.place,
+        d.level,
+    )
+
+
+async def declines_of(conn: Connection, member_ids: Sequence[str]) -> dict[str, list[Decline]]:
+    out: dict[str, list[Decline]] = {}
+    if not member_ids:
+        return out
+    for r in await conn.fetch(DECLINES_OF, list(member_ids)):
+        out.setdefault(r["member_id"], []).append(
+            Decline(
+                r["posting_id"],
+                r["reason"],
+                r["company_id"],
+                r["title_key"],
+                tuple(r["roles"]),
+                r["place"],
+                r["level"],
+            )
+        )
+    return out
+
+
+async def delete_declines(conn: Connection, member_id: str) -> None:
+    await conn.execute(DELETE_DECLINES, member_id)
+
+
+async def role_declines(conn: Connection) -> list[RoleDeclines]:
+    return [
+        RoleDeclines(r["title_key"], tuple(r["roles"]), int(r["members"]))
+        for r in await conn.fetch(ROLE_DECLINES)
+    ]
+
+
+async def declines_by_reason(conn: Connection) -> dict[str, int]:
+    return {r["reason"]: int(r["n"]) for r in await conn.fetch(DECLINES_BY_REASON)}

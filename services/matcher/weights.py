@@ -45,6 +45,10 @@ class Weights:
     seniority: float = 0.10
     # Below this, a candidate who passed every hard filter is still not told.
     threshold: float = 0.60
+    # A member's "not for me" (``declines.py``) takes this off the score of a
+    # later posting like the declined one, once per decline: one decline moves
+    # a good fit a little, a pattern of them moves it below the threshold.
+    decline_penalty: float = 0.15
 
     # --- place ---------------------------------------------------------------------------
     same_city: float = 1.0

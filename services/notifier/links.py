@@ -26,7 +26,7 @@ import jinja2
 from aiohttp import web
 from babel.dates import format_date
 
-from services.notifier import consent, opening, planning, queries, tokens
+from services.notifier import consent, declines, opening, planning, queries, tokens
 from services.notifier.compose import InvalidAddress, validate_address
 from services.notifier.consent_wording import CONSENT
 from services.notifier.page_wording import PAGES, PageWording
@@ -443,7 +443,7 @@ class LinkPages:
         if reason not in REASONS:
             reason = "none"
         async with self.pool.acquire() as conn, conn.transaction():
-            await queries.record_not_for_me(conn, n, reason)
+            await declines.not_for_me(conn, n, reason)
         return self.page(request, prefs.language, title=w.nfm_done_title, text=[w.nfm_done_text])
 
     def _contact(self, prefs: planning.Prefs) -> dict[str, Any]:

@@ -101,3 +101,61 @@ async def test_import_esco_of_a_directory_without_the_export_is_a_named_error(
 async def _in_thread(fn, *args):
     # The command runs its own event loop (asyncio.run), as it does from a shell.
     return await asyncio.to_thread(fn, *args)
+
+
+async def test_taxonomy_suggestions_count_declines_and_name_titles_several_members_reject(
+    pool, cli_env, capsys
+):
+    from services.matcher.declines import Decline
+
+    def declined(posting_id: str, reason: str, title_key: str, roles: tuple[str, ...]):
+        return Decline(posting_id, reason, "c-1", title_key, roles, "milano", None)
+
+    async with pool.acquire() as conn:
+        for member_id in ("m-1", "m-2", "m-3"):
+            await queries.upsert_decline(
+                conn,
+                member_id,
+                declined("p-chef", "role", "assistant executive chef", ("executive-assistant",)),
+            )
+        await queries.upsert_decline(
+            conn, "m-1", declined("p-cho", "role", "chief happiness officer", ())
+        )
+        await queries.upsert_decline(
+            conn, "m-2", declined("p-cho", "role", "chief happiness officer", ())
+        )
+        await queries.upsert_decline(
+            conn, "m-1", declined("p-seg", "role", "segretaria", ("secretary",))
+        )
+        await queries.upsert_decline(conn, "m-3", declined("p-x", "place", "receptionist", ()))
+    code, out, _ = await _in_thread(run, capsys, ["taxonomy", "suggestions"])
+    assert code == 0
+    report = json.loads(out)
+    assert report["declines"] == {"place": 1, "role": 6}
+    assert [(s["change"], s["title"], s["members"]) for s in report["suggestions"]] == [
+        ("review_title", "assistant executive chef", 3),
+        ("add_title", "chief happiness officer", 2),
+    ]
+    assert "m-1" not in out  # counts, never members
+
+    code, _, err = await _in_thread(run, capsys, ["taxonomy", "suggestions", "--min-members", "0"])
+    assert code == 2
+    assert "BadArgument" in err
+
+
+async def test_a_members_declines_are_in_their_data_export(pool):
+    from services.matcher import privacy
+    from services.matcher.declines import Decline
+
+    decline = Decline("p-1", "place", "c-1", "receptionist", ("receptionist",), "milano", 2)
+    async with pool.acquire() as conn:
+        await queries.upsert_decline(conn, "m-1", decline)
+        await queries.upsert_decline(conn, "m-2", decline)
+        part = await privacy.export_part(conn, "m-1")
+    (row,) = part["not_for_me"]
+    assert {k: row[k] for k in ("posting_id", "reason", "place", "level")} == {
+        "posting_id": "p-1",
+        "reason": "place",
+        "place": "milano",
+        "level": 2,
+    }

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,9 +19,11 @@ from typing import Any
 import pytest
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
+from services.matcher import live as live_module
 from services.matcher.handlers import make_handler
 from services.matcher.index import MemberIndex
-from services.matcher.live import LiveIndex
+from services.matcher.live import LiveIndex, store_taxonomy
+from services.matcher.taxonomy import Role, default_taxonomy
 from shared import metrics
 from shared.consumer import Consumer
 from shared.db import Pool
@@ -402,3 +406,130 @@ async def test_a_restarted_matcher_rebuilds_its_index_from_the_database(
     await consumer.stop(5)
     stop.set()
     await relay
+
+
+async def test_the_linker_is_built_while_loading_in_a_worker_thread(pool: Pool, monkeypatch):
+    built_in: list[int] = []
+    build = live_module.build_matcher
+
+    def recording(rows: Any) -> Any:
+        built_in.append(threading.get_ident())
+        return build(rows)
+
+    monkeypatch.setattr(live_module, "build_matcher", recording)
+    live = LiveIndex()
+    await live.load(pool)
+    assert live.matcher.linker_built  # not left for the first unknown title
+    assert built_in and threading.get_ident() not in built_in
+
+
+async def test_a_taxonomy_import_reaches_the_running_matcher_at_its_next_message(
+    matcher: Matcher,
+):
+    await matcher.send(member("m-keeper", desired_roles=("Lighthouse keeper",)))
+    await matcher.send(job("p-before", title="Guardiano del faro"))
+    assert "m-keeper" not in of(await matcher.events(), "match.found")
+
+    keeper = Role(
+        id="esco:test-lighthouse-keeper",
+        family="esco-test",
+        titles={"en": ("lighthouse keeper",), "it": ("guardiano del faro",)},
+        source="esco:0000",
+    )
+    async with matcher.pool.acquire() as conn, conn.transaction():
+        await store_taxonomy(conn, default_taxonomy().extended(new_roles=[keeper]))
+
+    await matcher.send(job("p-after", title="Guardiano del faro"))
+    found = of_all(await matcher.events(), "match.found")
+    assert [e.data.posting_id for e in found if e.data.member_id == "m-keeper"] == ["p-after"]  # type: ignore[attr-defined]
+    assert matcher.live.matcher.linker_built
+    assert "esco:test-lighthouse-keeper" in matcher.live.matcher.taxonomy.roles
+
+
+# --- "not for me": from the notifier's outbox to the member's later matches ----------------
+
+
+async def _not_for_me(matcher: Matcher, member_id: str, posting_id: str, reason: str) -> None:
+    """What the notifier's "not for me" form does (services/notifier/declines.py),
+    on the real database; its outbox relay carries the event to the matcher."""
+    from services.notifier import declines as notifier_declines
+
+    n = {"id": uuid.uuid4(), "member_id": member_id, "posting_id": posting_id}
+    async with matcher.pool.acquire() as conn, conn.transaction():
+        await notifier_declines.not_for_me(conn, n, reason)
+    relay = OutboxRelay(pool=matcher.pool, schema="notifier", publisher=matcher.publisher)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await eventually(
+            lambda: _exists(
+                matcher.pool,
+                "SELECT 1 FROM matcher.declines WHERE member_id = $1 AND posting_id = $2",
+                member_id,
+                posting_id,
+            ),
+            what=f"{member_id}'s decline of {posting_id} in the matcher",
+        )
+    finally:
+        stop.set()
+        await task
+
+
+async def _exists(pool: Pool, sql: str, *args: Any) -> bool:
+    return await pool.fetchval(sql, *args) is not None
+
+
+def told(events: list[Envelope], posting_id: str) -> dict[str, float]:
+    return {
+        e.data.member_id: e.data.score  # type: ignore[attr-defined]
+        for e in of_all(events, "match.found")
+        if e.data.posting_id == posting_id  # type: ignore[attr-defined]
+    }
+
+
+async def test_a_company_decline_keeps_that_company_from_the_member_only(matcher: Matcher):
+    await matcher.send(member("m-a"))
+    await matcher.send(member("m-b"))
+    await matcher.send(job("p-1"))
+    assert set(told(await matcher.events(), "p-1")) == {"m-a", "m-b"}
+
+    await _not_for_me(matcher, "m-a", "p-1", "company")
+    row = await matcher.pool.fetchrow("SELECT routing_key, body FROM notifier.outbox")
+    assert row is not None
+    assert row["routing_key"] == "member.declined"
+    data = json.loads(row["body"])["data"]
+    assert data == {"member_id": "m-a", "posting_id": "p-1", "reason": "company"}  # ids only
+
+    await matcher.send(job("p-2", title="Executive Assistant"))
+    await matcher.send(job("p-3", company_id="c-other", company_names=("Initech AB",)))
+    events = await matcher.events()
+    assert set(told(events, "p-2")) == {"m-b"}
+    assert set(told(events, "p-3")) == {"m-a", "m-b"}
+
+    # An update of the declined posting is not told again; its match ends.
+    await matcher.send(job("p-1", revision=2, kind=JobUpdated, title="Executive Assistant"))
+    events = await matcher.events()
+    found = [e.payload(MatchFound) for e in of_all(events, "match.found")]
+    found_a = [f.posting_id for f in found if f.member_id == "m-a"]
+    assert sorted(found_a) == ["p-1", "p-3"]  # p-1 once, before the decline
+    assert "m-a" in of(events, "match.withdrawn")
+
+    # Erasure forgets the member's declines with the rest.
+    await matcher.send(MemberErased(member_id="m-a"))
+    assert await matcher.pool.fetchval("SELECT count(*) FROM matcher.declines") == 0
+
+
+async def test_a_role_decline_rules_out_the_title_and_lowers_the_role_for_that_member(
+    matcher: Matcher,
+):
+    await matcher.send(member("m-a"))
+    await matcher.send(member("m-b"))
+    await matcher.send(job("p-1", title="Segretaria di direzione"))
+    await _not_for_me(matcher, "m-a", "p-1", "role")
+    await matcher.send(job("p-2", title="Segretaria di Direzione (m/f)"))
+    await matcher.send(job("p-3", title="Executive Assistant"))
+    events = await matcher.events()
+    assert set(told(events, "p-2")) == {"m-b"}  # the same title: ruled out
+    p3 = told(events, "p-3")  # the same role, another title: lowered
+    assert set(p3) == {"m-a", "m-b"}
+    assert p3["m-a"] == pytest.approx(p3["m-b"] - matcher.live.weights.decline_penalty)
