@@ -42,7 +42,7 @@ from shared.outbox import OutboxRelay
 from shared.publisher import Publisher
 from shared.sealing import Sealer
 from shared.settings import Settings
-from shared.topology import MATCHER, Topology
+from shared.topology import MATCHER, Topology, bucket
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.real
@@ -496,7 +496,8 @@ async def test_a_company_decline_keeps_that_company_from_the_member_only(matcher
     await _not_for_me(matcher, "m-a", "p-1", "company")
     row = await matcher.pool.fetchrow("SELECT routing_key, body FROM notifier.outbox")
     assert row is not None
-    assert row["routing_key"] == "member.declined"
+    # Routed like every member event: to the shard that owns the member.
+    assert row["routing_key"] == f"member.declined.{bucket('m-a')}"
     data = json.loads(row["body"])["data"]
     assert data == {"member_id": "m-a", "posting_id": "p-1", "reason": "company"}  # ids only
 
