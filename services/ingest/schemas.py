@@ -87,6 +87,11 @@ POSTING: dict[str, Any] = {
             },
         },
         "valid_through": {"type": "string", "format": "date"},
+        "language": {
+            "type": "string",
+            "pattern": "^[a-z]{2,3}$",
+            "description": "The language the opening is written in (ISO 639, e.g. it, sv, en).",
+        },
         "how_to_apply": {
             "type": "object",
             "additionalProperties": False,
