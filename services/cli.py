@@ -21,9 +21,28 @@ from services.console import cli as console_cli
 from services.ingest import cli as ingest_cli
 from services.matcher import cli as matcher_cli
 from shared import db, dlq, logs, migrations, quarantine
-from shared.commands import EXIT_DATA, EXIT_USAGE, CliError, with_broker, with_pool
+from shared.commands import (
+    EXIT_DATA,
+    EXIT_NOINPUT,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    CliError,
+    with_broker,
+    with_pool,
+)
 from shared.service import EXIT_CONFIG, ServiceSpec, load_settings
 from shared.settings import markdown_table
+
+# The exit codes the README documents; tests/ingest/test_cli_real.py holds
+# every documented command to them.
+EXIT_CODES = f"""exit codes:
+  0   done
+  {EXIT_USAGE}   usage: a missing or malformed argument
+  {EXIT_DATA}  bad data: the input, or an id that is not there
+  {EXIT_NOINPUT}  an input file is missing or unreadable
+  {EXIT_UNAVAILABLE}  a server the command needs is unreachable
+  {EXIT_CONFIG}  configuration: a setting is missing or wrong
+Errors are printed as "passaparola: ErrorName: what to do"."""
 
 
 def _specs() -> dict[str, ServiceSpec]:
@@ -109,8 +128,17 @@ def _dlq(args: argparse.Namespace) -> int:
                 print(json.dumps(letter.to_json(), ensure_ascii=False))
             return 0
         act = dlq.replay if args.action == "replay" else dlq.discard
-        count = await act(connection, queue, ids)
+        done: set[str] = set()
+        count = await act(connection, queue, ids, done_ids=done)
         print(f"{args.action}: {count} message(s) from {queue}")
+        absent = sorted((ids or set()) - done)
+        if absent:
+            # Message ids are ours (event ids), never personal data: safe to name.
+            raise CliError(
+                "NoSuchMessage",
+                f"not in {queue} (or with no queue to return to): {', '.join(absent)}",
+                EXIT_DATA,
+            )
         return 0
 
     return asyncio.run(with_broker(settings, work))
@@ -143,7 +171,13 @@ def _settings_table(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="passaparola", description=__doc__)
+    # Help is plain text: the module docstring's markup is for the source.
+    parser = argparse.ArgumentParser(
+        prog="passaparola",
+        description="Start a service, or run an operator's task.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in (
         ("ingest", "run the ingest service (webhooks, member API, outbox relay)"),

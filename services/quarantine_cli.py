@@ -62,5 +62,5 @@ def register(sub: Any) -> None:
     listing.add_argument("--all", action="store_true", help="released ones too")
     listing.set_defaults(func=_list)
     retry = actions.add_parser("retry", help="hand a held record back to its task")
-    retry.add_argument("id", type=int, help="the id shown by `quarantine list`")
+    retry.add_argument("id", type=int, help="the id shown by 'passaparola quarantine list'")
     retry.set_defaults(func=_retry)

@@ -108,20 +108,35 @@ async def peek(
 
 
 async def replay(
-    connection: AbstractConnection, queue_name: str, message_ids: set[str] | None = None
+    connection: AbstractConnection,
+    queue_name: str,
+    message_ids: set[str] | None = None,
+    *,
+    done_ids: set[str] | None = None,
 ) -> int:
-    """Send dead letters back to their queue; all of them, or those with these ids."""
-    return await _act(connection, queue_name, message_ids, replay=True)
+    """Send dead letters back to their queue; all of them, or those with these
+    ids. ``done_ids``, when given, collects the ids acted on, so a caller can
+    name the ones that were not there."""
+    return await _act(connection, queue_name, message_ids, replay=True, done_ids=done_ids)
 
 
 async def discard(
-    connection: AbstractConnection, queue_name: str, message_ids: set[str] | None = None
+    connection: AbstractConnection,
+    queue_name: str,
+    message_ids: set[str] | None = None,
+    *,
+    done_ids: set[str] | None = None,
 ) -> int:
-    return await _act(connection, queue_name, message_ids, replay=False)
+    return await _act(connection, queue_name, message_ids, replay=False, done_ids=done_ids)
 
 
 async def _act(
-    connection: AbstractConnection, queue_name: str, message_ids: set[str] | None, *, replay: bool
+    connection: AbstractConnection,
+    queue_name: str,
+    message_ids: set[str] | None,
+    *,
+    replay: bool,
+    done_ids: set[str] | None = None,
 ) -> int:
     channel = await connection.channel(publisher_confirms=True)
     done = 0
@@ -152,6 +167,8 @@ async def _act(
                 )
             await message.ack()
             done += 1
+            if done_ids is not None and message.message_id is not None:
+                done_ids.add(message.message_id)
     finally:
         await channel.close()
     return done

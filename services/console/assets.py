@@ -109,6 +109,20 @@ LIVE = """{% if error %}<div class="flash error" role="alert">{{ error }}</div>{
 <p class="muted">Namespace <code>{{ namespace }}</code> · updated {{ updated }} UTC ·
 refreshes every {{ refresh_ms // 1000 }} s</p>
 <div class="grid">
+<section><h2>RabbitMQ nodes
+{% if connections is not none %} · {{ connections }} connection(s){% endif %}</h2>
+{% if nodes_error %}<p class="muted">{{ nodes_error }}</p>{% endif %}
+<table><thead><tr><th>Node</th><th>State</th><th class="n">Memory</th>
+<th class="n">Disk free</th></tr></thead>
+<tbody>{% for n in nodes %}<tr><td><code>{{ n.name }}</code></td>
+<td>{% if not n.running %}<span class="badge bad">down</span>
+{% elif n.mem_alarm or n.disk_alarm %}<span class="badge bad" role="alert">
+{{ 'memory alarm ' if n.mem_alarm }}{{ 'disk alarm ' if n.disk_alarm }}(publishers blocked)</span>
+{% else %}<span class="badge ok">ok</span>{% endif %}</td>
+<td class="n">{{ n.mem_used|bytes }} of {{ n.mem_limit|bytes }}</td>
+<td class="n">{{ n.disk_free|bytes }} (alarm under {{ n.disk_free_limit|bytes }})</td></tr>
+{% else %}<tr><td colspan="4" class="muted">No node reported.</td></tr>
+{% endfor %}</tbody></table></section>
 <section><h2>Outbox (events waiting to be published)</h2>
 <table><thead><tr><th>Service</th><th class="n">Depth</th><th class="n">Oldest</th></tr></thead>
 <tbody>{% for s in services %}<tr><td>{{ s.name }}</td>
@@ -203,6 +217,16 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def size(count: int) -> str:
+    """Bytes as an operator reads them (RabbitMQ's limits are in GB)."""
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
 def environment() -> Environment:
     env = Environment(
         loader=DictLoader(
@@ -221,4 +245,5 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["duration"] = duration
+    env.filters["bytes"] = size
     return env

@@ -66,11 +66,30 @@ class ServiceFigures:
 
 
 @dataclass(frozen=True)
+class NodeHealth:
+    """One RabbitMQ node as the management API reports it: an alarm blocks
+    every publisher, so it is the first thing an operator must see."""
+
+    name: str
+    running: bool
+    mem_alarm: bool
+    disk_alarm: bool
+    mem_used: int
+    mem_limit: int
+    disk_free: int
+    disk_free_limit: int
+
+
+@dataclass(frozen=True)
 class Overview:
     namespace: str
     queues: list[QueueRow]
     services: list[ServiceFigures]
     taken_at: float
+    nodes: list[NodeHealth] = field(default_factory=list)
+    connections: int | None = None
+    # Why nodes is empty: the API refused (the user lacks the monitoring tag).
+    nodes_error: str | None = None
 
     @property
     def dead_letter_queues(self) -> list[QueueRow]:
@@ -222,10 +241,54 @@ async def service_figures(http: aiohttp.ClientSession, name: str, url: str) -> S
         return ServiceFigures(name, url, "unreadable /metrics")
 
 
+async def _get(http: aiohttp.ClientSession, settings: Settings, path: str) -> object:
+    api, _, auth = _management(settings)
+    async with http.get(f"{api}/{path}", auth=auth, timeout=TIMEOUT) as resp:
+        if resp.status != 200:
+            raise ManagementUnavailable(f"RabbitMQ's management API answered {resp.status}")
+        result: object = await resp.json()
+        return result
+
+
+async def health(
+    http: aiohttp.ClientSession, settings: Settings
+) -> tuple[list[NodeHealth], int | None, str | None]:
+    """Nodes (alarms, memory, disk) and open connections; what cannot be read
+    is said, never fatal: the queues are what the console is for."""
+    columns = "name,running,mem_alarm,disk_free_alarm,mem_used,mem_limit,disk_free,disk_free_limit"
+    try:
+        items = await _get(http, settings, f"nodes?columns={columns}")
+        totals = await _get(http, settings, "overview?columns=object_totals")
+    except ManagementUnavailable as exc:
+        return [], None, f"node health unavailable: {exc} (the user needs the monitoring tag)"
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        return [], None, f"node health unavailable ({type(exc).__name__})"
+    nodes = [
+        NodeHealth(
+            name=str(item.get("name", "")),
+            running=bool(item.get("running")),
+            mem_alarm=bool(item.get("mem_alarm")),
+            disk_alarm=bool(item.get("disk_free_alarm")),
+            mem_used=int(item.get("mem_used") or 0),
+            mem_limit=int(item.get("mem_limit") or 0),
+            disk_free=int(item.get("disk_free") or 0),
+            disk_free_limit=int(item.get("disk_free_limit") or 0),
+        )
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict)
+    ]
+    object_totals = totals.get("object_totals") if isinstance(totals, dict) else None
+    connections = object_totals.get("connections") if isinstance(object_totals, dict) else None
+    return nodes, connections if isinstance(connections, int) else None, None
+
+
 async def gather(http: aiohttp.ClientSession, settings: Settings) -> Overview:
     rows = await queues(http, settings)
     figures = [await service_figures(http, n, u) for n, u in targets(settings)]
-    return Overview(settings.broker_namespace, rows, figures, time.time())
+    nodes, connections, nodes_error = await health(http, settings)
+    return Overview(
+        settings.broker_namespace, rows, figures, time.time(), nodes, connections, nodes_error
+    )
 
 
 @dataclass

@@ -276,6 +276,9 @@ def _live_values(console: Console, overview: Overview | None, error: str | None)
         "dead_letter_queues": overview.dead_letter_queues if overview else [],
         "browsable": {spec.name for spec in SERVICE_QUEUES},
         "services": overview.services if overview else [],
+        "nodes": overview.nodes if overview else [],
+        "connections": overview.connections if overview else None,
+        "nodes_error": overview.nodes_error if overview else None,
         "throughput": console.throughput.increase(),
         "window": window,
     }

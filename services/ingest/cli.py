@@ -10,9 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from services.ingest import operators, queries, referrals
+from services.ingest import member_csv, operators, queries, referrals
 from shared import audit
-from shared.commands import EXIT_DATA, EXIT_USAGE, CliError, with_pool
+from shared.commands import EXIT_DATA, EXIT_NOINPUT, EXIT_USAGE, CliError, with_pool
 from shared.db import Pool
 from shared.service import load_settings
 
@@ -145,14 +145,23 @@ def _members_import(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = Path(args.file)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise CliError("NoSuchFile", f"{path} does not exist", EXIT_USAGE) from None
-    except (UnicodeDecodeError, IsADirectoryError):
-        raise CliError("BadFile", f"{path} is not a UTF-8 CSV file", EXIT_DATA) from None
+        raise CliError("NoSuchFile", f"{path} does not exist", EXIT_NOINPUT) from None
+    except IsADirectoryError:
+        raise CliError("BadFile", f"{path} is a directory, not a CSV file", EXIT_NOINPUT) from None
+    except PermissionError:
+        raise CliError("BadFile", f"{path} cannot be read (permissions)", EXIT_NOINPUT) from None
+    # The whole file is checked before the database is asked for anything:
+    # a wrong header or encoding is named even where no server runs.
+    try:
+        text, _ = member_csv.decode(data)
+        parsed = member_csv.parse(text)
+    except member_csv.CsvProblem as exc:
+        raise CliError(exc.name, f"{path}: {exc}", EXIT_DATA) from None
 
     async def work(pool: Pool) -> int:
-        imported, rejected = await operators.import_members(pool, settings, text.splitlines())
+        imported, rejected = await operators.import_parsed(pool, settings, parsed)
         print(f"imported {imported} member(s); rejected {len(rejected)} row(s)")
         for row in rejected:
             print(f"  row {row.row}: {'; '.join(row.reasons)}", file=sys.stderr)

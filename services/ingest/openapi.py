@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from services.ingest import jobposting
 from services.ingest.bounds import MAX_SIGNATURE, MAX_TIMESTAMP, MAX_WEBHOOK_ID
 from services.ingest.schemas import CLOSING, MEMBER, POSTING, WEBHOOK
 
@@ -110,8 +111,12 @@ def document() -> dict[str, Any]:
         "oneOf": [
             {"$ref": "#/components/schemas/Posting"},
             {"$ref": "#/components/schemas/Closing"},
+            {"$ref": "#/components/schemas/SchemaOrgJobPosting"},
         ],
-        "description": "A Posting for job.created and job.updated, a Closing for job.closed.",
+        "description": (
+            "A Posting (or a schema.org JobPosting) for job.created and job.updated, "
+            "a Closing for job.closed."
+        ),
     }
     limits = {
         "webhook-id": MAX_WEBHOOK_ID,
@@ -288,6 +293,7 @@ def document() -> dict[str, Any]:
                 "WebhookEvent": webhook,
                 "Posting": _component(POSTING),
                 "Closing": _component(CLOSING),
+                "SchemaOrgJobPosting": jobposting.SCHEMA,
                 "MemberProfile": _component(MEMBER),
                 "Accepted": ACCEPTED,
                 "MemberSaved": MEMBER_SAVED,

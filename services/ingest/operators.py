@@ -1,20 +1,19 @@
 """What operators do to ingest from the command line: onboard companies,
-rotate their secrets, issue the platform's API tokens, import members."""
+rotate their secrets, issue the platform's API tokens, import members
+(the CSV rules are in ``member_csv``)."""
 
 from __future__ import annotations
 
-import csv
 import re
 import secrets
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from services.ingest import queries
+from services.ingest import member_csv, queries
 from services.ingest.member_changes import upsert_member
-from services.ingest.schemas import check_member
+from services.ingest.member_csv import Rejected
 from services.ingest.signing import new_secret
 from services.ingest.views import token_hash
 from shared.db import Pool, transaction
@@ -181,84 +180,29 @@ async def add_token(pool: Pool, label: str) -> dict[str, str]:
     return {"token_id": str(token_id), "label": label, "token": token}
 
 
-@dataclass(frozen=True)
-class Rejected:
-    row: int
-    reasons: list[str]
-
-
 IMPORT_BATCH = 500
-
-LIST_COLUMNS = ("desired_roles", "skills", "languages", "cities", "regions", "blocked_companies")
-
-
-def row_to_profile(row: dict[str, str]) -> dict[str, Any]:
-    """One CSV row (the columns of docs in README) as a member profile document.
-    Lists are separated by ';'; quiet hours are written 22:00-07:00."""
-
-    def items(column: str) -> list[str]:
-        return [part.strip() for part in (row.get(column) or "").split(";") if part.strip()]
-
-    doc: dict[str, Any] = {
-        "consent": {
-            "opted_in": (row.get("opted_in") or "").strip().lower() in ("true", "yes", "1"),
-            "at": (row.get("consent_at") or "").strip(),
-            "text_version": (row.get("consent_text_version") or "").strip(),
-        },
-        "language": (row.get("language") or "").strip(),
-        "email": (row.get("email") or "").strip(),
-        "name": (row.get("name") or "").strip(),
-        "desired_roles": items("desired_roles"),
-        "skills": items("skills"),
-        "languages": items("languages"),
-        "locations": {"cities": items("cities"), "regions": items("regions")},
-        "blocked_companies": items("blocked_companies"),
-        "notifications": {"frequency": (row.get("frequency") or "instant").strip()},
-    }
-    for column in ("timezone", "remote", "seniority", "current_employer", "employer_group"):
-        value = (row.get(column) or "").strip()
-        if value:
-            doc[column] = value
-    country = (row.get("country") or "").strip()
-    if country:
-        doc["locations"]["country"] = country
-    quiet = (row.get("quiet_hours") or "").strip()
-    if quiet:
-        start, _, end = quiet.partition("-")
-        doc["notifications"]["quiet_hours"] = {"start": start.strip(), "end": end.strip()}
-    return doc
 
 
 async def import_members(
-    pool: Pool, settings: Settings, lines: Iterable[str]
+    pool: Pool, settings: Settings, source: str | Iterable[str]
+) -> tuple[int, list[Rejected]]:
+    """Import the valid rows of a members CSV; the rejected ones, with every
+    reason, are returned. Raises ``CsvProblem`` when the file as a whole is
+    unusable (empty, a wrong header), before anything is written."""
+    parsed = member_csv.parse(source if isinstance(source, str) else "\n".join(source))
+    return await import_parsed(pool, settings, parsed)
+
+
+async def import_parsed(
+    pool: Pool, settings: Settings, parsed: member_csv.Parsed
 ) -> tuple[int, list[Rejected]]:
     sealer = sealer_for(settings.secret_keys)
     key = derive_key(settings.secret_key, "member-content/v1")
-    imported, rejected = 0, []
-    batch: list[tuple[str, dict[str, Any]]] = []
-
-    async def flush() -> None:
-        # One commit per batch, not per row: a community of 100k members is
-        # one fsync per IMPORT_BATCH rows. Rows are checked before, so a
-        # batch holds only valid profiles.
+    # One commit per batch, not per row: a community of 100k members is one
+    # fsync per IMPORT_BATCH rows. Rows are checked before, so a batch holds
+    # only valid profiles.
+    for start in range(0, len(parsed.members), IMPORT_BATCH):
         async with transaction(pool) as conn:
-            for external_id, doc in batch:
+            for external_id, doc in parsed.members[start : start + IMPORT_BATCH]:
                 await upsert_member(conn, sealer, key, external_id, doc)
-        batch.clear()
-
-    reader = csv.DictReader(lines)
-    for number, row in enumerate(reader, start=2):  # row 1 is the header
-        external_id = (row.get("external_id") or "").strip()
-        doc = row_to_profile(row)
-        problems = [] if external_id else ["external_id: is required"]
-        problems += [f"{e.field}: {e.message}" for e in check_member(doc)]
-        if problems:
-            rejected.append(Rejected(number, problems))
-            continue
-        batch.append((external_id, doc))
-        imported += 1
-        if len(batch) >= IMPORT_BATCH:
-            await flush()
-    if batch:
-        await flush()
-    return imported, rejected
+    return len(parsed.members), parsed.rejected

@@ -10,9 +10,11 @@ and no service reads another's tables.
 Delivery: a referral waits ``PASSAPAROLA_REFERRAL_HOLD_S`` (the member may
 still withdraw it), then goes to the company's callback URL, signed with the
 Standard Webhooks scheme under the company's delivery secret (``webhook-id``
-is the referral id, the same on every retry), or, without a callback, by
-email to the company's contact address; a company with neither fails at
-once ("no delivery channel"), for an operator to fix and retry.
+is the referral id, the same on every retry; the body's schema is
+``docs/referral-callback.schema.json``), or, without a callback, by email
+to the company's contact address, as a candidate card (``referral_card``);
+a company with neither fails at once ("no delivery channel"), for an
+operator to fix and retry.
 
 Delivery goes through the one delivery runner (``shared/delivery.py``): the
 referral is claimed with a lease and committed, sent outside any
@@ -33,8 +35,6 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import aiosmtplib
 
-from services.ingest import operators
+from services.ingest import operators, referral_card
 from services.ingest.signing import sign
 from shared import delivery, logs, metrics
 from shared.db import Connection, Pool
@@ -181,40 +181,6 @@ def payload(row: Any, sent: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def email_message(settings: Settings, to: str, body: dict[str, Any]) -> EmailMessage:
-    """The referral as an email to the company's contact address. Headers carry
-    only our own values; everything the member wrote goes in the body."""
-    data = body["data"]
-    candidate = data["candidate"]
-    msg = EmailMessage()
-    name, address = parseaddr(settings.mail_from)
-    msg["From"] = Address(display_name=name or "passaparola", addr_spec=address)
-    msg["To"] = Address(addr_spec=to)
-    msg["Subject"] = "passaparola: a referral for one of your openings"
-    msg["Message-ID"] = f"<referral-{data['referral_id']}@{address.rpartition('@')[2]}>"
-    msg["Auto-Submitted"] = "auto-generated"
-    lines = [
-        "A member of the community asked to be referred to you for this opening:",
-        "",
-        f"  Opening:   {data['posting']['title']} ({data['posting']['external_id']})",
-        f"  Name:      {candidate['name']}",
-        f"  Email:     {candidate['email']}",
-    ]
-    if candidate["profile_url"]:
-        lines.append(f"  CV/profile: {candidate['profile_url']}")
-    if candidate["note"]:
-        lines += ["", "Their note:", "", candidate["note"]]
-    lines += [
-        "",
-        f"They consented on {data['consented_at']}. Referral id: {data['referral_id']}.",
-        "",
-        "The same referral as JSON:",
-        json.dumps(body, ensure_ascii=False, indent=2),
-    ]
-    msg.set_content("\n".join(lines))
-    return msg
-
-
 # --- delivery ----------------------------------------------------------------------------------
 
 
@@ -261,7 +227,8 @@ class Deliverer:
     async def load(self, conn: Connection, claim: delivery.Claim) -> Any:
         row = await conn.fetchrow(
             "SELECT r.*, p.company_id AS posting_company, p.external_id, p.status,"
-            " p.data->>'title' AS title, c.callback_url, c.callback_secret_sealed,"
+            " p.data->>'title' AS title, p.data->'location'->>'country' AS country,"
+            " c.callback_url, c.callback_secret_sealed,"
             " c.contact_email, c.disabled_at"
             " FROM ingest.referrals r"
             " LEFT JOIN ingest.postings p ON p.id = r.posting_id"
@@ -304,7 +271,8 @@ class Deliverer:
             if referral.channel == "callback":
                 assert referral.secret is not None
                 return await self._post(referral.row, referral.secret, body, now)
-            return await self._email(referral.row["contact_email"], body)
+            language = referral_card.company_language(referral.row["country"])
+            return await self._email(referral.row["contact_email"], body, language)
 
     async def recorded(
         self,
@@ -384,12 +352,19 @@ class Deliverer:
             return delivery.classify_http_error(exc)
         return delivery.classify_http(status)
 
-    async def _email(self, to: str, body: dict[str, Any]) -> delivery.Outcome:
+    async def _email(self, to: str, body: dict[str, Any], language: str) -> delivery.Outcome:
         s = self.settings
         try:
-            msg = email_message(s, to, body)
+            msg = referral_card.message(s.mail_from, to, body, language)
+            data = referral_card.wire_bytes(msg)
+        except referral_card.UnsafeMessage:
+            # The reason names no value: it is read by operators.
+            return delivery.Outcome("permanent", "the card's headers are not safe to send")
+        try:
             await aiosmtplib.send(
-                msg,
+                data,
+                sender=parseaddr(s.mail_from)[1],
+                recipients=[to],
                 hostname=s.smtp_host,
                 port=s.smtp_port,
                 use_tls=s.smtp_tls == "tls",

@@ -87,6 +87,11 @@ POSTING: dict[str, Any] = {
             },
         },
         "valid_through": {"type": "string", "format": "date"},
+        "language": {
+            "type": "string",
+            "pattern": "^[a-z]{2,3}$",
+            "description": "The language the opening is written in (ISO 639, e.g. it, sv, en).",
+        },
         "how_to_apply": {
             "type": "object",
             "additionalProperties": False,
@@ -331,20 +336,27 @@ def check_posting(data: Any, prefix: str = "data") -> list[FieldError]:
 
 
 def check_member(data: Any) -> list[FieldError]:
+    """Every problem of a profile at once: the date and zone checks run
+    beside the schema's (a CSV import reports all of a row's errors in one
+    pass), on whichever of those fields is a string."""
     errors = validate(MEMBER, data) or unstorable(data)
-    if errors:
+    if not isinstance(data, dict):
         return errors
-    try:
-        at = datetime.fromisoformat(data["consent"]["at"])
-    except ValueError:
-        errors.append(FieldError("consent.at", "must be an ISO 8601 date and time"))
-    else:
-        if at.tzinfo is None:
-            errors.append(FieldError("consent.at", "must include a UTC offset, e.g. +01:00"))
-        elif not 2000 <= at.year <= 2100:
-            errors.append(FieldError("consent.at", "must be a date between 2000 and 2100"))
+    reported = {e.field for e in errors}
+    consent = data.get("consent")
+    at_text = consent.get("at") if isinstance(consent, dict) else None
+    if isinstance(at_text, str) and "consent.at" not in reported:
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError:
+            errors.append(FieldError("consent.at", "must be an ISO 8601 date and time"))
+        else:
+            if at.tzinfo is None:
+                errors.append(FieldError("consent.at", "must include a UTC offset, e.g. +01:00"))
+            elif not 2000 <= at.year <= 2100:
+                errors.append(FieldError("consent.at", "must be a date between 2000 and 2100"))
     zone = data.get("timezone")
-    if zone is not None:
+    if isinstance(zone, str) and "timezone" not in reported:
         try:
             zoneinfo.ZoneInfo(zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):

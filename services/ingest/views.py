@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.ingest import company_cache, queries
+from services.ingest import company_cache, jobposting, queries
 from services.ingest.bounds import (
     BodyError,
     check_external_id,
@@ -117,7 +117,10 @@ async def receive_webhook(request: web.Request) -> web.Response:
     errors = validate(WEBHOOK, payload)
     if not errors:
         data = payload["data"]
-        errors = (
+        if payload["type"] != "job.closed" and jobposting.is_jobposting(data):
+            # schema.org JSON-LD: mapped first, then checked as a native posting.
+            data, errors = jobposting.to_posting(data)
+        errors = errors or (
             validate(CLOSING, data, "data") or unstorable(data, ["data"])
             if payload["type"] == "job.closed"
             else check_posting(data)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,13 @@ BIN = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "passaparola")
 
 
 @pytest.fixture
-def run(stack_env, settings):
-    env = {**os.environ, **stack_env, "PASSAPAROLA_DATABASE_URL": settings.database_url}
+def run(stack_env, settings, namespace):
+    env = {
+        **os.environ,
+        **stack_env,
+        "PASSAPAROLA_DATABASE_URL": settings.database_url,
+        "PASSAPAROLA_BROKER_NAMESPACE": namespace,
+    }
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -59,7 +66,17 @@ def test_onboarding_a_company_prints_its_url_and_secret_once(run, pool):
         (("company", "add", "Plain", "--callback", "http://ats.example/hook"), 2, "BadCallback"),
         (("company", "add", "Odd", "--callback", "ftp://ats.example/x"), 2, "BadCallback"),
         (("company", "add", "Bad", "--contact-email", "not an address"), 2, "BadCallback"),
-        (("members", "import", "/nonexistent.csv"), 2, "NoSuchFile"),
+        (("members", "import", "/nonexistent.csv"), 66, "NoSuchFile"),
+        (("members", "import", "/"), 66, "BadFile"),
+        (("match", "explain", "/nonexistent.json"), 66, "NotFound"),
+        (("dlq", "replay", "matcher"), 2, "NothingSelected"),
+        (("dlq", "replay", "nowhere", "--all"), 2, "UnknownQueue"),
+        (("dlq", "forget", "not-a-member-id"), 2, "BadId"),
+        (("quarantine", "retry", "999999999"), 65, "NotHeld"),
+        (("deliveries", "retry", "email", "7d0d8a52-4e0e-4a8f-9a53-6b7c1f0c0000"), 65, "NotFailed"),
+        (("deliveries", "retry", "email", "x"), 2, "BadId"),
+        (("referral", "retry", "7d0d8a52-4e0e-4a8f-9a53-6b7c1f0c0000"), 65, "NotFailed"),
+        (("token", "revoke", "7d0d8a52-4e0e-4a8f-9a53-6b7c1f0c0000"), 65, "UnknownToken"),
     ],
 )
 def test_mistakes_get_a_named_error_and_exit_code(run, args, code, error):
@@ -67,6 +84,139 @@ def test_mistakes_get_a_named_error_and_exit_code(run, args, code, error):
     assert result.returncode == code
     assert result.stderr.startswith(f"passaparola: {error}: ")
     assert "Traceback" not in result.stderr
+
+
+def test_the_documented_exit_codes_are_the_ones_in_the_help(run):
+    """The README's table and ``--help`` name the same codes; help is plain text."""
+    from services.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    shown = run("--help")
+    assert shown.returncode == 0
+    for code in ("2 usage", "65 bad data", "66 an input file", "69 a server", "78 configuration"):
+        assert code in readme
+    for code in (
+        "2   usage",
+        "65  bad data",
+        "66  an input file",
+        "69  a server",
+        "78  configuration",
+    ):
+        assert code in shown.stdout
+
+    def helps(parser: argparse.ArgumentParser) -> Iterator[str]:
+        yield parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from helps(sub)
+
+    texts = list(helps(build_parser()))
+    assert len(texts) > 20
+    for text in texts:
+        assert "`" not in text and "**" not in text
+
+
+def test_the_import_reads_a_semicolon_cp1252_export_from_a_spreadsheet(run, tmp_path):
+    from tests.ingest.test_members_real import CSV_HEADER
+
+    path = tmp_path / "soci.csv"
+    rows = [
+        CSV_HEADER.replace(",", ";"),
+        'm-1;ase@example.se;Åsa Öberg;sv;Europe/Stockholm;"Ledningsassistent;VD-assistent";;sv;'
+        "Göteborg;;SE;hybrid;;;;;weekly;;ja;2026-10-01T12:00:00+01:00;v1",
+        "m-2;nicolò@example.it;Nicolò Rossi;it;Europe/Rome;Segretaria di direzione;;it;Forlì;;IT;"
+        "no;;;;;daily;;sì;2026-10-01T12:00:00+01:00;v1",
+    ]
+    path.write_bytes("\r\n".join(rows).encode("cp1252"))
+    result = run("members", "import", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "imported 2 member(s); rejected 0 row(s)"
+
+
+@pytest.mark.parametrize(
+    ("content", "error", "says"),
+    [
+        (b"", "EmptyFile", "the file is empty"),
+        (b"\xef\xbb\xbf\r\n", "EmptyFile", "the file is empty"),
+        (
+            b"id;email;name;language;opted_in;consent_at;consent_text_version\r\n"
+            b"m-1;a@example.com;A;en;yes;2026-10-01T12:00:00Z;v1\r\n",
+            "BadHeader",
+            "column 1: expected external_id, found id",
+        ),
+        ("external_id;email\r\n".encode("utf-16"), "BadEncoding", "UTF-16"),
+    ],
+)
+def test_a_file_that_cannot_be_imported_fails_by_name_before_anything_is_written(
+    run, tmp_path, content, error, says
+):
+    path = tmp_path / "members.csv"
+    path.write_bytes(content)
+    result = run("members", "import", str(path))
+    assert result.returncode == 65
+    assert result.stderr.startswith(f"passaparola: {error}: {path}: ")
+    assert says in result.stderr
+    assert result.stdout == ""
+
+
+def test_every_rejected_row_is_reported_with_every_reason(run, tmp_path):
+    from tests.ingest.test_members_real import CSV_HEADER
+
+    good = (
+        "m-1,a@example.com,Ann,en,,PA,,en,London,,GB,remote,,,,,instant,,yes,"
+        "2026-10-01T12:00:00Z,v1"
+    )
+    path = tmp_path / "members.csv"
+    path.write_text(
+        "\n".join(
+            [
+                CSV_HEADER,
+                good,
+                "m-2,nope,Bo,xx,Mars/Base,PA,,en,London,,GB,remote,,,,,instant,,maybe,soon,v1",
+                good,
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = run("members", "import", str(path))
+    assert result.returncode == 65
+    assert result.stdout.strip() == "imported 1 member(s); rejected 2 row(s)"
+    lines = [line.strip() for line in result.stderr.splitlines()]
+    assert lines[0].startswith("row 3: ")
+    for field in ("email:", "language:", "timezone:", "opted_in:", "consent.at:"):
+        assert field in lines[0]
+    assert lines[1] == "row 4: external_id: the same as on row 2"
+    for value in ("nope", "Mars/Base", "maybe", "soon", "Bo"):
+        assert value not in result.stderr
+
+
+async def test_replaying_an_id_that_is_not_there_fails_by_name(run, amqp, topology, stack_env):
+    import aio_pika
+
+    from shared.consumer import QUEUE_HEADER, REASON_HEADER
+    from shared.topology import MATCHER
+
+    channel = await amqp.channel()
+    await topology.declare_queue(channel, MATCHER)
+    await channel.default_exchange.publish(
+        aio_pika.Message(
+            b"{}",
+            message_id="there",
+            headers={QUEUE_HEADER: topology.queue(MATCHER), REASON_HEADER: "test"},
+        ),
+        routing_key=topology.dead_letter_queue(MATCHER),
+    )
+    result = run("dlq", "replay", "matcher", "--id", "there", "--id", "not-there")
+    assert result.returncode == 65, result.stderr
+    assert (
+        result.stdout.strip() == f"replay: 1 message(s) from {topology.dead_letter_queue(MATCHER)}"
+    )
+    assert result.stderr.startswith("passaparola: NoSuchMessage: ")
+    assert result.stderr.strip().endswith(": not-there")
+    again = run("dlq", "discard", "matcher", "--id", "there")
+    assert again.returncode == 65
+    assert "NoSuchMessage" in again.stderr
 
 
 def test_a_token_is_shown_once_and_works_for_the_member_api(run):
