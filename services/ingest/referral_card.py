@@ -23,6 +23,8 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
 
+from shared.mail_wire import UnsafeMessage, check_header_block, one_address_each
+
 WIRE_POLICY = email.policy.SMTP.clone(max_line_length=78)
 
 HEADERS = (
@@ -70,10 +72,6 @@ TEXT: dict[str, dict[str, str]] = {
         "reply": "Svara på det här mejlet för att skriva direkt till personen.",
     },
 }
-
-
-class UnsafeMessage(ValueError):
-    """A header would carry something it must not: the message is not sent."""
 
 
 def company_language(country: str | None) -> str:
@@ -178,24 +176,6 @@ def wire_bytes(msg: EmailMessage) -> bytes:
         data = msg.as_bytes(policy=WIRE_POLICY)
     except (ValueError, TypeError):
         raise UnsafeMessage("a header cannot be written safely") from None
-    head, sep, _ = data.partition(b"\r\n\r\n")
-    if not sep:
-        raise UnsafeMessage("no end of header block")
-    names: list[str] = []
-    for line in head.split(b"\r\n"):
-        if b"\r" in line or b"\n" in line or b"\x00" in line or not line.isascii():
-            raise UnsafeMessage("stray control or non-ASCII byte in the header block")
-        if line[:1] in (b" ", b"\t"):
-            continue
-        name, colon, _ = line.partition(b":")
-        if not colon or not re.fullmatch(rb"[!-9;-~]+", name):
-            raise UnsafeMessage("malformed header line")
-        names.append(name.decode("ascii"))
-    if sorted(n.lower() for n in names) != sorted(n.lower() for n in HEADERS):
-        raise UnsafeMessage(f"unexpected header block: {sorted(names)}")
-    parsed = email.message_from_bytes(data, policy=email.policy.default)
-    for field in ("From", "To", "Reply-To"):
-        addresses: tuple[Any, ...] = getattr(parsed[field], "addresses", ())
-        if len(addresses) != 1:
-            raise UnsafeMessage(f"{field} must hold exactly one address")
+    check_header_block(data, HEADERS)
+    one_address_each(data, ("From", "To", "Reply-To"))
     return data

@@ -47,6 +47,7 @@ from services.ingest.signing import sign
 from shared import delivery, logs, metrics
 from shared.db import Connection, Pool
 from shared.events import Envelope, ReferralRequested, ReferralSettled, ReferralWithdrawn
+from shared.mail_wire import UnsafeMessage
 from shared.outbox import enqueue
 from shared.sealing import Sealer, SealError, sealer_for
 from shared.service import Runtime
@@ -357,7 +358,7 @@ class Deliverer:
         try:
             msg = referral_card.message(s.mail_from, to, body, language)
             data = referral_card.wire_bytes(msg)
-        except referral_card.UnsafeMessage:
+        except UnsafeMessage:
             # The reason names no value: it is read by operators.
             return delivery.Outcome("permanent", "the card's headers are not safe to send")
         try:

@@ -52,6 +52,7 @@ from services.notifier.wording import (
     digest_intro,
     language_of,
 )
+from shared.mail_wire import UnsafeMessage, check_header_block, one_address_each
 
 __all__ = [
     "EXPECTED_HEADERS",
@@ -107,10 +108,6 @@ _PREHEADER_PADDING = 90  # see _layout.html.j2
 
 class InvalidAddress(ValueError):
     """Not exactly one plain ASCII addr-spec; the message is not built."""
-
-
-class UnsafeMessage(RuntimeError):
-    """The serialised message does not have exactly the intended headers."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -231,40 +228,13 @@ def serialise(msg: EmailMessage, expected: tuple[str, ...] = EXPECTED_HEADERS) -
     data)``), rather than letting the client serialise the message again.
     """
     data = msg.as_bytes(policy=WIRE_POLICY)
-    _check_header_block(data, expected)
-    parsed = email.message_from_bytes(data, policy=email.policy.default)
-    for field in ("To", "From"):
-        addresses: tuple[Any, ...] = getattr(parsed[field], "addresses", ())
-        if len(addresses) != 1:
-            raise UnsafeMessage(f"{field} must hold exactly one address")
+    check_header_block(data, expected)
+    for field, address in zip(("To", "From"), one_address_each(data, ("To", "From")), strict=True):
         try:
-            validate_address(addresses[0].addr_spec)
+            validate_address(address)
         except InvalidAddress:
             raise UnsafeMessage(f"{field} address changed in serialisation") from None
     return data
-
-
-_FIELD_NAME = re.compile(rb"[!-9;-~]+")
-
-
-def _check_header_block(data: bytes, expected: tuple[str, ...]) -> None:
-    head, sep, _ = data.partition(b"\r\n\r\n")
-    if not sep:
-        raise UnsafeMessage("no end of header block")
-    names: list[str] = []
-    for line in head.split(b"\r\n"):
-        if b"\r" in line or b"\n" in line or b"\x00" in line or not line.isascii():
-            raise UnsafeMessage("stray control or non-ASCII byte in the header block")
-        if line[:1] in (b" ", b"\t"):
-            if not names:
-                raise UnsafeMessage("header block starts with a continuation line")
-            continue
-        name, colon, _ = line.partition(b":")
-        if not colon or not _FIELD_NAME.fullmatch(name):
-            raise UnsafeMessage("malformed header line")
-        names.append(name.decode("ascii"))
-    if sorted(n.lower() for n in names) != sorted(n.lower() for n in expected):
-        raise UnsafeMessage(f"unexpected header block: {names}")
 
 
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
@@ -428,7 +398,7 @@ def _wire(parts: _Parts) -> bytes:
             b"--\r\n",
         )
     )
-    _check_header_block(data, EXPECTED_HEADERS)
+    check_header_block(data, EXPECTED_HEADERS)
     return data
 
 

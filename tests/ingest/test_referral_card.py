@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from services.ingest.referral_card import (
     HEADERS,
-    UnsafeMessage,
     card,
     company_language,
     message,
     wire_bytes,
 )
+from shared.mail_wire import UnsafeMessage
 
 
 def body(**candidate: Any) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from services.notifier.compose import (
 from services.notifier.sanitise import clean_inline
 from services.notifier.schedule import member_zone
 from services.notifier.wording import LANGUAGES, language_of
+from shared.mail_wire import check_header_block
 
 NOW = datetime(2025, 3, 4, 7, 30, tzinfo=UTC)
 SENDER = Sender(address="aggiornamenti@passaparola.example", mail_domain="passaparola.example")
@@ -228,9 +229,7 @@ def test_the_fast_path_is_byte_for_byte_stable(language):
 def test_the_header_check_still_guards_the_fast_path():
     # The check _wire runs on its own output refuses a block with a header too many.
     with pytest.raises(UnsafeMessage, match="unexpected header block"):
-        compose._check_header_block(
-            b"To: a@b.example\r\nBcc: x@y.example\r\n\r\nbody", EXPECTED_HEADERS
-        )
+        check_header_block(b"To: a@b.example\r\nBcc: x@y.example\r\n\r\nbody", EXPECTED_HEADERS)
 
 
 def test_an_unusable_address_builds_nothing_on_the_fast_path():
