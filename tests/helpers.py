@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -43,11 +44,26 @@ async def publish_pings(publisher: Publisher, notes: list[str]) -> list[Envelope
     return envelopes
 
 
+# Ports below the kernel's ephemeral range (32768-60999 on Linux), which the
+# local stacks' fixed ports avoid too. A port the kernel picked (bind to 0)
+# comes from that range, and a client's outgoing connection (the services
+# open many) can take it in the moment before the service binds it: the
+# service then exits at start-up, a flake. Here only another test's server
+# could, and a bind check plus the spread of the range makes that unlikely.
+_TEST_PORTS = range(20000, 32000)
+_pick = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    for _ in range(500):
+        port = _pick.choice(_TEST_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 OPERATOR_PORT_VARS = tuple(
