@@ -14,6 +14,7 @@ from markupsafe import escape
 from services.console import overview
 from services.console.assets import environment
 from services.console.overview import NodeHealth
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.real
 
@@ -29,8 +30,17 @@ def live(**values: object) -> str:
 
 
 async def test_the_nodes_and_connections_come_from_the_management_api(settings, amqp):
-    async with aiohttp.ClientSession() as http:
-        nodes, connections, error = await overview.health(http, settings)
+    seen: list[tuple[list[NodeHealth], int | None, str | None]] = []
+
+    async def counted() -> bool:
+        # The management API lists a connection once its statistics were
+        # collected (every few seconds), not the moment it opens.
+        async with aiohttp.ClientSession() as http:
+            seen.append(await overview.health(http, settings))
+        return (seen[-1][1] or 0) >= 1
+
+    await eventually(counted, timeout=60, what="this test's connection in the management API")
+    nodes, connections, error = seen[-1]
     assert error is None
     assert nodes and all(n.running for n in nodes)
     assert not any(n.mem_alarm or n.disk_alarm for n in nodes)
