@@ -13,6 +13,7 @@ help:
 	@echo "make up      start the local stack in the background; make down stops it"
 	@echo "make status  what is running; make lint  ruff and mypy"
 	@echo "make i18n    merge new or changed member-facing text into the .po catalogs"
+	@echo "make clean   stop every local stack, remove its data and the virtualenv"
 
 venv: $(VENV)/.installed
 
@@ -58,5 +59,14 @@ i18n: venv
 	$(VENV)/bin/pybabel update -i var/messages.pot -d services/notifier/locale -D messages \
 		--no-fuzzy-matching --ignore-obsolete -w 100
 
-clean: down
+# Every stack of this checkout is stopped first; the servers' data may live
+# under /var/tmp when the checkout is not reachable by the server users
+# (deploy/local/env.sh), and goes too (a folder chosen with
+# PASSAPAROLA_SERVER_VAR is the owner's to remove).
+clean:
+	@for stack in demo test dev1 dev2 dev3 dev4; do \
+		if [ -d var/$$stack ]; then STACK=$$stack $(LOCAL)/stack.sh down; fi; \
+	done
+	@relocated=$$(source $(LOCAL)/env.sh && echo "$$RELOCATED_ROOT"); \
+		if [ -d "$$relocated" ]; then echo "rm -rf $$relocated"; rm -rf "$$relocated"; fi
 	rm -rf var $(VENV)

@@ -37,20 +37,29 @@ others_can_enter() {
   done
 }
 
+# This checkout's folder under /var/tmp, whether used or not (make clean).
+RELOCATED_ROOT="/var/tmp/passaparola-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
 if [ -n "${PASSAPAROLA_SERVER_VAR:-}" ]; then
   SERVER_VAR="$PASSAPAROLA_SERVER_VAR"
 elif [ "$(id -u)" = 0 ] && ! others_can_enter "$VAR"; then
-  SERVER_VAR="/var/tmp/passaparola-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)/$STACK"
+  SERVER_VAR="$RELOCATED_ROOT/$STACK"
 else
   SERVER_VAR="$VAR"
 fi
 SERVER_LOGS="$SERVER_VAR/logs"
 
-PG_PORT=$((55430 + BASE))
-AMQP_PORT=$((35670 + BASE))        # Erlang distribution port = AMQP + 20000
-RMQ_MGMT_PORT=$((45670 + BASE))
-RMQ_PROM_PORT=$((45690 + BASE))
-EPMD_PORT=$((44360 + BASE))
+# Every server port is below the kernel's ephemeral range (32768-60999 on
+# Linux): a port in that range can already be taken, by chance, as the source
+# port of some outgoing connection when the server starts, and the start then
+# fails with "address in use". They also stay clear of RabbitMQ's own defaults
+# (5672, 15672, 25672, epmd 4369), which a system node may hold, and of the
+# range the tests draw their free ports from (20000-32000).
+PG_PORT=$((13430 + BASE))
+AMQP_PORT=$((13670 + BASE))
+RMQ_DIST_PORT=$((13680 + BASE))   # Erlang distribution (node to CLI tools)
+RMQ_MGMT_PORT=$((13690 + BASE))
+RMQ_PROM_PORT=$((13700 + BASE))
+EPMD_PORT=$((13360 + BASE))
 SMTP_PORT=$((2525 + BASE * 10))
 SMTP_WEB_PORT=$((8025 + BASE * 10))
 INGEST_PORT=$((8080 + BASE * 100))

@@ -13,10 +13,13 @@ RMQ_BIN=/usr/lib/rabbitmq/bin
 as_rmq() {
   local envs=(
     HOME="$RDIR" ERL_EPMD_PORT="$EPMD_PORT"
+    # epmd and the distribution port listen on loopback only, like the rest.
+    ERL_EPMD_ADDRESS=127.0.0.1
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
     RABBITMQ_NODENAME="$NODE"
     RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
     RABBITMQ_NODE_PORT="$AMQP_PORT"
-    RABBITMQ_DIST_PORT=$((AMQP_PORT + 20000))
+    RABBITMQ_DIST_PORT="$RMQ_DIST_PORT"
     RABBITMQ_MNESIA_BASE="$RDIR/mnesia"
     RABBITMQ_LOG_BASE="$RDIR/log"
     RABBITMQ_CONFIG_FILE="$RDIR/rabbitmq.conf"
@@ -44,7 +47,6 @@ running() { as_rmq timeout 20 "$RMQ_BIN/rabbitmq-diagnostics" -q ping >/dev/null
 configure() {
   server_folder rabbitmq "$RDIR"
   mkdir -p "$RDIR/mnesia" "$RDIR/log" "$LOGS"
-  (( AMQP_PORT + 20000 < 65536 )) || die "AMQP port $AMQP_PORT leaves no room for the distribution port"
   cat >"$RDIR/rabbitmq.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$AMQP_PORT
 management.tcp.ip = 127.0.0.1
@@ -84,7 +86,7 @@ start() {
   # usual soft limit of 1024, a few hundred quorum queues take every handle
   # and new connections wait forever in the handshake. The node raises its
   # soft limit to the hard one (runuser's PAM session resets it first).
-  setsid bash -c "$(declare -f as_rmq); RDIR='$RDIR' NODE='$NODE' EPMD_PORT='$EPMD_PORT' \
+  setsid bash -c "$(declare -f as_rmq); RDIR='$RDIR' NODE='$NODE' EPMD_PORT='$EPMD_PORT' RMQ_DIST_PORT='$RMQ_DIST_PORT' \
     AMQP_PORT='$AMQP_PORT' as_rmq sh -c 'ulimit -n \"\$(ulimit -Hn)\"; exec \"\$0\"' \
     '$RMQ_BIN/rabbitmq-server'" \
     >"$LOGS/rabbitmq.console.log" 2>&1 </dev/null &
