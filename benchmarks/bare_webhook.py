@@ -1,9 +1,17 @@
 """The baseline for the ingest benchmark: an aiohttp endpoint that only
 verifies the Standard Webhooks signature and answers 202 (no database, no
-schema, no outbox)."""
+schema, no outbox).
+
+    bare_webhook.py SECRET PORT [READY_PORT]
+
+The port is bound with SO_REUSEPORT, so the benchmark can start as many of
+these as it starts ingest processes; each answers /readyz on its own
+READY_PORT too, so each one's readiness can be told apart."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 
 from aiohttp import web
@@ -30,7 +38,19 @@ def app(secret: str) -> web.Application:
     return application
 
 
+async def serve(secret: str, port: int, ready_port: int | None) -> None:
+    runner = web.AppRunner(app(secret), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
+    if ready_port is not None:
+        await web.TCPSite(runner, "127.0.0.1", ready_port).start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
 if __name__ == "__main__":
-    web.run_app(
-        app(sys.argv[1]), host="127.0.0.1", port=int(sys.argv[2]), access_log=None, print=None
-    )
+    ready = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    asyncio.run(serve(sys.argv[1], int(sys.argv[2]), ready))

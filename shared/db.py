@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import TypeAlias
 
 import asyncpg
+import orjson
 from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
@@ -38,9 +39,20 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+def _json_text(value: object) -> str:
+    """A parameter as JSON text: orjson where it can (several times faster;
+    PostgreSQL's jsonb stores the same value either way), the standard
+    library for what orjson declines (an integer past 64 bits, a lone
+    surrogate), so a value is refused, or not, as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 async def _init(conn: asyncpg.Connection[Record]) -> None:
     for kind in ("json", "jsonb"):
-        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(kind, encoder=_json_text, decoder=json.loads, schema="pg_catalog")
 
 
 async def _keep_session(conn: asyncpg.Connection[Record]) -> None:

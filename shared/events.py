@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
+import orjson
+
 SPECVERSION = "1.0"
 
 
@@ -454,7 +456,13 @@ class Envelope:
         }
 
     def encode(self) -> bytes:
-        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+        # orjson writes the same compact UTF-8 several times faster (every
+        # accepted webhook encodes one); what it declines (an integer past 64
+        # bits, a lone surrogate) the standard library writes as before.
+        try:
+            return orjson.dumps(self.to_json())
+        except TypeError:
+            return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
     def decode(cls, body: bytes) -> Envelope:

@@ -205,7 +205,9 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
     await runner.setup()
     port = spec.port(settings)
     host = settings.http_host if spec.host is None else spec.host(settings)
-    await web.TCPSite(runner, host, port).start()
+    # With reuse_port, several processes of this service listen on the port
+    # and the kernel deals the connections out among them.
+    await web.TCPSite(runner, host, port, reuse_port=settings.http_reuse_port or None).start()
 
     consumer: Consumer | None = None
     if spec.queue is not None and spec.handler is not None:

@@ -171,6 +171,14 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable("http_host", _text, "127.0.0.1", "Address the services' HTTP servers bind to."),
     Variable(
+        "http_reuse_port",
+        _flag,
+        "false",
+        "Let several processes of a service share its HTTP port (SO_REUSEPORT; the kernel "
+        "spreads connections among them). Each has its own operator port, and its own "
+        "webhook rate limit: with N of them a company may send N times the rate.",
+    ),
+    Variable(
         "ingest_port",
         _int_range(1, 65535),
         "8080",
@@ -427,6 +435,7 @@ class Settings:
     log_level: str
     log_format: str
     http_host: str
+    http_reuse_port: bool
     ingest_port: int
     matcher_port: int
     matcher_shards: int

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import fastjsonschema
+import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -298,10 +299,26 @@ _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+def _surely_storable(data: Any) -> bool:
+    """True when ``data`` certainly holds neither NUL nor a lone surrogate:
+    orjson refuses lone surrogates and writes NUL as an escape, and one pass
+    in C is far cheaper than the walk below (whose field names are only
+    needed when something is found). False means: walk and see."""
+    try:
+        return b"\\u0000" not in orjson.dumps(data)
+    except TypeError:
+        return False
+
+
 def unstorable(data: Any, path: list[str | int] | None = None) -> list[FieldError]:
     """Text PostgreSQL cannot store: NUL, and unpaired surrogates (valid in
     JSON's \\u escapes, not in UTF-8). Refused with the field, not a 500."""
-    path = path or []
+    if _surely_storable(data):
+        return []
+    return _unstorable_at(data, path or [])
+
+
+def _unstorable_at(data: Any, path: list[str | int]) -> list[FieldError]:
     if isinstance(data, str):
         if _UNSTORABLE.search(data):
             return [FieldError(_field(path), "contains NUL or an unpaired surrogate")]
@@ -318,7 +335,7 @@ def unstorable(data: Any, path: list[str | int] | None = None) -> list[FieldErro
         if isinstance(key, str) and _UNSTORABLE.search(key):
             found.append(FieldError(_field(path), "has a field name with NUL or a surrogate"))
             continue
-        found.extend(unstorable(value, [*path, key]))
+        found.extend(_unstorable_at(value, [*path, key]))
     return found
 
 

@@ -101,7 +101,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     reason = check_webhook_headers(request.headers)
     if reason is not None:
         raise Problem(400, "Bad Request", reason)
-    logs.bind(company_id=str(company_id), webhook_id=request.headers.get("webhook-id", ""))
+    logs.bind_more(company_id=str(company_id), webhook_id=request.headers.get("webhook-id", ""))
     _require_json(request, settings.webhook_max_bytes)
     body = await request.read()
     company, source_time = await _authentic(ingest, company_id, body, request)

@@ -104,3 +104,15 @@ def test_context_is_bound_per_unit_of_work(stream):
     log.info("two")
     first, second = lines(stream)
     assert (first["event_id"], second["event_id"]) == ("e1", "e2")
+
+
+def test_ids_added_to_a_unit_of_work_keep_what_it_started_with(stream):
+    log = logs.get_logger("t")
+    logs.bind(route="/v1/hooks/{company_id}")
+    logs.bind_more(company_id="c-1")
+    log.info("one")
+    logs.bind(route="/v1/members/{external_id}")
+    log.info("two")
+    first, second = lines(stream)
+    assert (first["route"], first["company_id"]) == ("/v1/hooks/{company_id}", "c-1")
+    assert "company_id" not in second
