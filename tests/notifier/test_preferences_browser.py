@@ -52,7 +52,28 @@ async def links(service_env, tmp_path, amqp, topology, settings, pool):
         token = tokens.issue(key, action, link_id, tokens.DEFAULT_TTL[action])
         return f"{process.url}/{path}/{token}"
 
+    async def italian() -> str:
+        """The preference link of a second member, who reads Italian."""
+        await publisher.publish(
+            member_event(
+                settings.secret_key,
+                "m-prefs-it",
+                f"prefs-it@{domain()}",
+                language="it",
+                desired_roles=("Assistente di direzione",),
+                languages=("it", "sv"),
+            )
+        )
+        await member_known(pool, "m-prefs-it")
+        other = await pool.fetchval(
+            "SELECT link_id FROM notifier.members WHERE member_id = 'm-prefs-it'"
+        )
+        action = tokens.Action.PREFERENCES
+        token = tokens.issue(key, action, other, tokens.DEFAULT_TTL[action])
+        return f"{process.url}/p/{token}"
+
     yield {
+        "italian": italian,
         "p": link("p", tokens.Action.PREFERENCES),
         "pause": link("pause", tokens.Action.PAUSE),
         "u": link("u", tokens.Action.UNSUBSCRIBE),
@@ -219,3 +240,19 @@ async def test_edit_what_the_member_looks_for_with_the_keyboard(
     assert (await page.locator("#cities").input_value()).count("City") == 11
     assert (await _profile(pool))["cities"] == ["Milano", "Torino"]
     await page.screenshot(path=SHOTS / f"preferences-profile-error-{width}.png", full_page=True)
+
+
+async def test_the_preference_centre_reads_in_italian(browser, links, pool):  # noqa: F811
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = await browser.new_page(locale="en-GB", viewport={"width": 375, "height": 900})
+    await page.goto(await links["italian"]())
+    assert await page.get_attribute("html", "lang") == "it"
+    # The taxonomy's roles by their Italian names; the stored one ticked.
+    assert await page.get_by_label("Assistente di direzione", exact=True).is_checked()
+    assert await page.get_by_label("Segreteria", exact=True).count() == 1
+    assert await page.get_by_label("svedese", exact=True).is_checked()
+    text = await page.locator("#profile").inner_text()
+    for english in ("Executive Assistant", "Personal Assistant", "Secretary", "Swedish", "Roles"):
+        assert english not in text
+    assert "Città in cui ti piacerebbe lavorare" in text
+    await page.screenshot(path=SHOTS / "preferences-profile-it-375.png", full_page=True)
