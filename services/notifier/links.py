@@ -342,6 +342,11 @@ class LinkPages:
         """What the member looks for: checked here, shown at once, and handed
         to ingest, the profile's owner (``profile_edits``)."""
         form = await request.post()
+        async with self.pool.acquire() as conn:
+            if not await queries.member_profile(conn, prefs.member_id):
+                # No copy of the profile yet: the member could not see what
+                # they would replace (profile_page.ProfileView.known).
+                return await self.preferences_get(request, prefs, w, error=w.invalid_title)
         try:
             edit = profile_page.edit_from_form(form)
         except EditError as exc:

@@ -59,6 +59,10 @@ class ProfileView:
     remote: str
     languages: tuple[Choice, ...]
     blocked: str
+    # False until the notifier has a copy of the profile (a member not
+    # updated since migration 006): the form is not offered then, because
+    # saving it would replace a profile the member cannot see.
+    known: bool = True
 
 
 def _names(role_id: str) -> set[str]:
@@ -88,6 +92,7 @@ def view(profile: Mapping[str, Any], language: Language) -> ProfileView:
         remote=remote if remote in REMOTE else "no",
         languages=languages,
         blocked="\n".join(str(c) for c in profile.get("blocked_companies", [])),
+        known=bool(profile),
     )
 
 

@@ -50,6 +50,13 @@ def test_the_page_shows_the_profile_as_stored():
     assert shown.blocked == "Acme SpA"
 
 
+def test_no_form_without_a_copy_of_the_profile():
+    # A member not updated since the notifier keeps the profile: the page
+    # cannot show what saving would replace.
+    assert not view({}, "en").known
+    assert view({"remote": "no"}, "en").known
+
+
 def test_the_form_is_read_back():
     form = MultiDict(
         [

@@ -301,6 +301,18 @@ async def test_hostile_input_on_the_new_fields_is_never_a_500(stack, pool, setti
                         assert 'role="alert"' in body
                     statuses.add(resp.status)
         assert statuses == {200, 400}
+        # Without a copy of the profile (a member not updated since the
+        # notifier keeps one) the page offers no form and a post is refused.
+        await pool.execute("UPDATE notifier.members SET profile = '{}'")
+        async with http.get(url) as resp:
+            page = await resp.text()
+        assert '/profile"' not in page and "Dopo il prossimo aggiornamento" in page
+        assert 'id="profile"' in page
+        before = await pool.fetchval("SELECT count(*) FROM notifier.outbox")
+        async with http.post(f"{url}/profile", data=[("form", form), ("remote", "no")]) as resp:
+            assert resp.status == 400
+        assert await pool.fetchval("SELECT count(*) FROM notifier.outbox") == before
+        assert await pool.fetchval("SELECT profile FROM notifier.members") == {}
         # A cross-site post changes nothing.
         async with http.post(
             f"{url}/profile",
