@@ -20,6 +20,7 @@ from typing import Any
 
 from services.ingest.referrals import Deliverer
 from services.notifier import queries as notifier_queries
+from services.notifier.confirmations import ConfirmationSender
 from services.notifier.consent import ForwardSender
 from services.notifier.sender import Dispatcher
 from shared import audit, delivery
@@ -28,7 +29,8 @@ from shared.db import Pool, transaction
 from shared.service import load_settings
 
 TABLES: dict[str, delivery.Table] = {
-    t.kind: t for t in (Dispatcher.table, ForwardSender.table, Deliverer.table)
+    t.kind: t
+    for t in (Dispatcher.table, ForwardSender.table, Deliverer.table, ConfirmationSender.table)
 }
 
 
@@ -103,7 +105,7 @@ def register(sub: Any) -> None:
     )
     deliveries.add_argument("action", choices=("list", "retry"))
     deliveries.add_argument(
-        "kind", nargs="?", choices=tuple(TABLES), help="email, forward or referral"
+        "kind", nargs="?", choices=tuple(TABLES), help="email, forward, referral or confirmation"
     )
     deliveries.add_argument("id", nargs="?", help="retry: the delivery's id")
     deliveries.add_argument("--limit", type=int, default=200)

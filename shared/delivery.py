@@ -135,7 +135,8 @@ HTTP_ERRORS: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutErro
 class Table:
     """Where one kind of delivery lives. Names come from the code, never from input."""
 
-    kind: str  # "email", "forward", "referral": the metric label and the CLI's word
+    # "email", "forward", "referral", "confirmation": the metric label and the CLI's word
+    kind: str
     name: str  # schema-qualified table
     key: str  # its primary key column (a uuid)
     due: str  # the state of a row waiting to go

@@ -261,6 +261,27 @@ class MemberDeclined(Payload):
     reason: Literal["role", "place", "level", "company", "timing", "other", "none"] = "none"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProfileEdited(Payload):
+    """A member edited their matching profile on the preference page
+    (published by the notifier, applied by ingest, which owns the profile and
+    re-publishes it as ``member.changed`` with a new revision).
+
+    The edit (roles, cities, remote, languages, blocked companies:
+    ``shared.profile_edit.ProfileEdit``) travels only inside ``sealed_edit``,
+    sealed like ``MemberChanged.sealed_contact``: blocked companies can name
+    the member's employer. ``edited_at`` orders two edits of one member.
+    Not a ``member.*`` type: only ingest listens, not every matcher shard.
+    """
+
+    TYPE: ClassVar[str] = "profile.edited"
+    VERSION: ClassVar[int] = 1
+
+    member_id: str
+    edited_at: str
+    sealed_edit: str
+
+
 # --- match events (published by the matcher) -------------------------------------------
 
 
@@ -405,6 +426,7 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
         MemberChanged,
         MemberErased,
         MemberDeclined,
+        ProfileEdited,
         MatchFound,
         MatchWithdrawn,
         ReferralRequested,

@@ -40,7 +40,7 @@ EMAIL_OUTCOMES = ("sent", "deferred", "failed")
 EMAIL_KINDS = ("instant", "digest")
 REFERRAL_STATES = ("requested", "sent", "failed", "withdrawn")
 # What leaves the system through shared/delivery.py, and the states an operator watches.
-DELIVERY_KINDS = ("email", "forward", "referral")
+DELIVERY_KINDS = ("email", "forward", "referral", "confirmation")
 DELIVERY_STATES = ("failed", "stuck")
 # Why ingest answered a webhook as it did, by status (see ``webhook_reason``).
 WEBHOOK_REASONS: dict[int, str] = {

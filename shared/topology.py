@@ -54,8 +54,11 @@ class QueueSpec:
 MATCHER = QueueSpec("matcher", ("job.#", "member.#", "system.#"))
 NOTIFIER = QueueSpec("notifier", ("match.#", "job.#", "member.#", "referral.#", "system.#"))
 # Ingest owns the companies: it delivers the referrals members consented to,
-# and gathers the services' parts of a member's data export.
-INGEST = QueueSpec("ingest", ("referral.requested", "referral.withdrawn", "export.part"))
+# and gathers the services' parts of a member's data export. It owns the
+# member profiles too: it applies a member's own edits from the preference page.
+INGEST = QueueSpec(
+    "ingest", ("referral.requested", "referral.withdrawn", "export.part", "profile.edited")
+)
 SERVICE_QUEUES = (MATCHER, NOTIFIER, INGEST)
 
 # Member ids hash into a fixed number of buckets; a shard owns the buckets

@@ -108,14 +108,14 @@ async def upsert_member(
             revision=revision,
             opted_in=opted_in,
             sealed_contact=sealed,
-            **_event_fields(profile),
+            **event_fields(profile),
         )
         await enqueue(conn, SCHEMA, Envelope.wrap(event, source=SOURCE))
         return MemberResult(member_id, external_id, revision, outcome)  # type: ignore[arg-type]
     raise RuntimeError("member changed concurrently twice")
 
 
-def _event_fields(profile: dict[str, Any]) -> dict[str, Any]:
+def event_fields(profile: dict[str, Any]) -> dict[str, Any]:
     return {
         key: tuple(value) if isinstance(value, list) else value for key, value in profile.items()
     }

@@ -27,7 +27,7 @@ from typing import Any
 
 from asyncpg import Record
 
-from services.notifier import tokens
+from services.notifier import confirmations, tokens
 from services.notifier.compose import (
     WIRE_POLICY,
     InvalidAddress,
@@ -180,7 +180,7 @@ async def on_settled(event: Envelope, conn: Connection) -> None:
     except ValueError:
         return
     # A withdrawal stays a withdrawal; otherwise ingest's word is final.
-    await conn.execute(
+    status = await conn.execute(
         "UPDATE notifier.referrals SET state = $2, channel = $3, sealed_referral = NULL,"
         " settled_at = now(), updated_at = now() WHERE referral_id = $1"
         " AND state NOT IN ('withdrawn')",
@@ -188,6 +188,9 @@ async def on_settled(event: Envelope, conn: Connection) -> None:
         settled.outcome,
         None if settled.channel == "none" else settled.channel,
     )
+    if settled.outcome == "delivered" and status.endswith(" 1"):
+        # The member hears of it by email too, once (keyed by the referral).
+        await confirmations.add(conn, referral_id)
 
 
 # --- forwards -----------------------------------------------------------------------------

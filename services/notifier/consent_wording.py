@@ -1,6 +1,8 @@
-"""The words of the referral and forwarding pages, and of the forwarded email,
-built from the gettext catalogs like ``wording`` (English text as msgid, the
-translations in ``locale/<lang>/LC_MESSAGES/messages.po``)."""
+"""The words of the referral and forwarding pages that the views choose in
+Python, and of the forwarded email, built from the gettext catalogs like
+``wording`` (English text as msgid, the translations in
+``locale/<lang>/LC_MESSAGES/messages.po``). The pages' labels and buttons are
+in the template, through ``_()``."""
 
 from __future__ import annotations
 
@@ -16,21 +18,12 @@ class ConsentWording:
     # referral: the confirmation page
     ref_title: str
     ref_intro: str  # {company}
-    ref_receives: str
-    ref_name: str
-    ref_email: str
-    ref_note: str
-    ref_note_hint: str
-    ref_profile: str
-    ref_profile_hint: str
     ref_nothing_before: str
-    ref_button: str
     ref_bad_profile: str
     ref_closed: str
     # referral: after confirming, and its states
     ref_done_title: str
     ref_done_text: str  # {company}
-    ref_withdraw_button: str
     ref_withdrawn_title: str
     ref_withdrawn_text: str
     ref_delivered_title: str
@@ -40,7 +33,6 @@ class ConsentWording:
     ref_no_contact: str
     # forward
     fwd_intro: str
-    fwd_note: str
     fwd_privacy: str
     fwd_bad_address: str
     fwd_limit: str
@@ -59,7 +51,6 @@ class ConsentWording:
     # the colleague's "never write to me again"
     never_title: str
     never_text: str
-    never_button: str
     never_done_title: str
     never_done_text: str
     # forms
@@ -74,19 +65,11 @@ def _consent_wording(_: Callable[[str], str]) -> ConsentWording:
             "If you confirm, we introduce you to {company} for this opening. This is "
             "exactly what they will receive:"
         ),
-        ref_receives=_("What the company receives"),
-        ref_name=_("Your name"),
-        ref_email=_("Your email"),
-        ref_note=_("A short note to the company (you can change it)"),
-        ref_note_hint=_("Up to 600 characters. Leave it empty if you prefer."),
-        ref_profile=_("Link to your CV or profile (optional)"),
-        ref_profile_hint=_("An https:// link, e.g. your LinkedIn profile."),
         ref_nothing_before=_(
             "Until you confirm, the company knows nothing about you: not your name, not "
             "that you were told about this opening. You can withdraw until it is "
             "delivered."
         ),
-        ref_button=_("Yes, refer me"),
         ref_bad_profile=_("The link must start with https:// and be at most 300 characters."),
         ref_closed=_("This opening has closed: there is nobody to refer you to any more."),
         ref_done_title=_("Your referral is on its way"),
@@ -94,7 +77,6 @@ def _consent_wording(_: Callable[[str], str]) -> ConsentWording:
             "We will introduce you to {company} shortly. Until it is delivered, you can "
             "still change your mind."
         ),
-        ref_withdraw_button=_("Withdraw my referral"),
         ref_withdrawn_title=_("Referral withdrawn"),
         ref_withdrawn_text=_("Nothing about you will be sent to the company."),
         ref_delivered_title=_("Your referral was delivered"),
@@ -106,7 +88,6 @@ def _consent_wording(_: Callable[[str], str]) -> ConsentWording:
         ref_other_text=_("It was not delivered, and nothing about you was sent."),
         ref_no_contact=_("We do not have your contact details any more, so we cannot refer you."),
         fwd_intro=_("Send this opening to a colleague, with a few words of your own."),
-        fwd_note=_("Your note (optional)"),
         fwd_privacy=_(
             "We use the address only for this one email and do not keep it. Your "
             "colleague will see your name, and can ask us never to write to them again."
@@ -131,7 +112,6 @@ def _consent_wording(_: Callable[[str], str]) -> ConsentWording:
         mail_why=_("You receive this email only because a colleague entered your address."),
         never_title=_("No more emails from passaparola?"),
         never_text=_("We will not send you any forwarded opening again."),
-        never_button=_("Never write to me again"),
         never_done_title=_("Done"),
         never_done_text=_("We will not write to this address again."),
         stale_form=_("This form is out of date. Please open the link from the email again."),

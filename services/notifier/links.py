@@ -6,10 +6,12 @@ member. GET shows a page and changes nothing, because mail scanners follow
 links; POST acts. Unsubscribe accepts RFC 8058's one-click POST at the very
 URL of the ``List-Unsubscribe`` header.
 
-What a member decides here is recorded in the notifier's own tables and
-takes effect for the emails at once. The member's platform owns the profile
-and hears nothing back yet: there is no event contract for it (see README,
-"Emails and members' links").
+What a member decides about the emails (how often, quiet hours, language,
+a pause, unsubscribing) is recorded in the notifier's own tables and takes
+effect at once. What they look for (roles, cities, remote work, languages,
+blocked companies) belongs to the profile, which ingest owns: the edit goes
+to ingest as ``profile.edited`` and comes back to every service as
+``member.changed`` (``profile_edits.py``, docs/members.md).
 """
 
 from __future__ import annotations
@@ -26,7 +28,17 @@ import jinja2
 from aiohttp import web
 from babel.dates import format_date
 
-from services.notifier import consent, declines, opening, planning, queries, tokens
+from services.notifier import (
+    consent,
+    declines,
+    opening,
+    planning,
+    profile_edits,
+    profile_page,
+    queries,
+    tokens,
+)
+from services.notifier.catalogs import translations
 from services.notifier.compose import InvalidAddress, validate_address
 from services.notifier.consent_wording import CONSENT
 from services.notifier.page_wording import PAGES, PageWording
@@ -36,6 +48,7 @@ from services.notifier.sender import link_key
 from services.notifier.wording import BABEL_LOCALE, LANGUAGES, Language, language_of
 from shared import logs, metrics
 from shared.db import Pool
+from shared.profile_edit import EditError
 from shared.sealing import SealError, sealer_for
 from shared.service import Runtime
 from shared.settings import Settings
@@ -85,7 +98,7 @@ class LinkPages:
         values["form"] = self.form_token(request)
         values.update(context)
         html = (
-            _environment()
+            _environment(lang)
             .get_template("page.html.j2")
             .render(lang=lang, w=w, c=CONSENT[lang], action=request.path, **values)
         )
@@ -257,9 +270,14 @@ class LinkPages:
         w: PageWording,
         error: str | None = None,
         done: str | None = None,
+        profile_error: EditError | None = None,
+        typed: dict[str, str] | None = None,
     ) -> web.Response:
         quiet = [*prefs.quiet_hours, "", ""][:2]
         token = request.match_info["token"]
+        async with self.pool.acquire() as conn:
+            stored = await queries.member_profile(conn, prefs.member_id)
+        profile = profile_page.view(stored, language_of(prefs.language))
         paused = None
         if prefs.paused_until is not None and prefs.paused_until > self.clock():
             shown = prefs.paused_until.astimezone(member_zone(prefs.timezone)).date()
@@ -268,7 +286,7 @@ class LinkPages:
         return self.page(
             request,
             prefs.language,
-            400 if error else 200,
+            400 if error or profile_error else 200,
             page="preferences",
             title=w.prefs_title,
             error=error,
@@ -276,6 +294,12 @@ class LinkPages:
             paused=paused,
             resume_url=f"/p/{token}/resume",
             resubscribe_url=f"/p/{token}/resubscribe",
+            profile_url=f"/p/{token}/profile",
+            profile=profile,
+            profile_error=profile_error,
+            # What the member typed, shown again beside the error, not lost.
+            cities=(typed or {}).get("cities", profile.cities),
+            blocked=(typed or {}).get("blocked", profile.blocked),
             prefs=prefs,
             quiet=quiet,
             frequencies=[
@@ -311,6 +335,37 @@ class LinkPages:
             await self._reschedule(conn, prefs.member_id)
         saved = PAGES[language_of(language)]
         return self.page(request, language, title=saved.saved_title, text=[saved.saved_text])
+
+    async def profile_post(
+        self, request: web.Request, prefs: planning.Prefs, w: PageWording
+    ) -> web.Response:
+        """What the member looks for: checked here, shown at once, and handed
+        to ingest, the profile's owner (``profile_edits``)."""
+        form = await request.post()
+        async with self.pool.acquire() as conn:
+            if not await queries.member_profile(conn, prefs.member_id):
+                # No copy of the profile yet: the member could not see what
+                # they would replace (profile_page.ProfileView.known).
+                return await self.preferences_get(request, prefs, w, error=w.invalid_title)
+        try:
+            edit = profile_page.edit_from_form(form)
+        except EditError as exc:
+            typed = {
+                name: str(value)[:5000]
+                for name in ("cities", "blocked")
+                if isinstance(value := form.get(name, ""), str)
+            }
+            return await self.preferences_get(request, prefs, w, profile_error=exc, typed=typed)
+        with logs.sensitive(*edit.blocked_companies):
+            async with self.pool.acquire() as conn, conn.transaction():
+                await profile_edits.edit_profile(
+                    conn, self.sealer, prefs.member_id, edit, self.clock()
+                )
+        log.info("member edited their profile through a link")
+        done = translations(language_of(prefs.language)).gettext(
+            "Saved. From now on we look for openings that fit what you chose."
+        )
+        return await self.preferences_get(request, prefs, w, done=done)
 
     async def resume_post(
         self, request: web.Request, prefs: planning.Prefs, w: PageWording
@@ -698,6 +753,7 @@ def add_routes(
     app.router.add_post("/pause/{token}", member(a.PAUSE)(pages.pause_post))
     app.router.add_get("/p/{token}", member(a.PREFERENCES)(pages.preferences_get))
     app.router.add_post("/p/{token}", member(a.PREFERENCES)(pages.preferences_post))
+    app.router.add_post("/p/{token}/profile", member(a.PREFERENCES)(pages.profile_post))
     app.router.add_post("/p/{token}/resume", member(a.PREFERENCES)(pages.resume_post))
     app.router.add_post("/p/{token}/resubscribe", member(a.PREFERENCES)(pages.resubscribe_post))
     app.router.add_get("/o/{token}", job(a.OPENING)(pages.opening_get))
@@ -747,12 +803,17 @@ def _accepted(request: web.Request) -> Language:
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+def _environment(language: Language) -> jinja2.Environment:
+    # One environment per language, as for the emails (compose._environment):
+    # the page's text is in the gettext catalogs, through ``_()``.
+    environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
+        extensions=["jinja2.ext.i18n"],
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=False,
     )
+    environment.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return environment

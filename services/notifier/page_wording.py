@@ -1,8 +1,12 @@
-"""Every sentence of the members' link pages, built from the gettext catalogs.
+"""The sentences the link views choose in Python (a page's title and text,
+an error, a state), from the gettext catalogs.
 
 One dataclass per language, like ``wording``: the English text is the msgid,
-the translations are in ``locale/<lang>/LC_MESSAGES/messages.po``. The pages
-say plainly what happens and what does not (yet).
+the translations are in ``locale/<lang>/LC_MESSAGES/messages.po``. The fixed
+text of the page itself (labels, buttons, hints, the footer) is written in
+the template, ``templates/web/page.html.j2``, as ``{{ _("...") }}``, where a
+translator sees it in place. The pages say plainly what happens and what
+does not (yet).
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from services.notifier.wording import LANGUAGES, Language
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PageWording:
-    footer: str
     # errors
     invalid_title: str
     invalid_text: str
@@ -27,41 +30,26 @@ class PageWording:
     # unsubscribe
     unsubscribe_title: str
     unsubscribe_text: str
-    unsubscribe_button: str
-    unsubscribe_alternative: str
     unsubscribed_title: str
     unsubscribed_text: str
     # pause
     pause_title: str
     pause_text: str
-    pause_label: str
-    pause_button: str
     paused_title: str  # {date}
     paused_text: str  # {date}
     # preferences
     prefs_title: str
-    prefs_frequency: str
     freq_instant: str
     freq_daily: str
     freq_weekly: str
-    prefs_quiet: str
-    prefs_quiet_from: str
-    prefs_quiet_to: str
-    prefs_quiet_none: str
-    prefs_language: str
-    prefs_button: str
     saved_title: str
     saved_text: str
     prefs_paused: str  # {date}
-    prefs_resume: str
     prefs_resumed: str
-    prefs_unsubscribed: str
-    prefs_resubscribe: str
     prefs_resubscribed: str
     # not for me
     nfm_title: str
     nfm_text: str
-    nfm_reason: str
     reason_role: str
     reason_place: str
     reason_level: str
@@ -69,17 +57,13 @@ class PageWording:
     reason_timing: str
     reason_other: str
     reason_none: str
-    nfm_button: str
     nfm_done_title: str
     nfm_done_text: str
     # forward
     fwd_title: str
     fwd_text: str
     fwd_not_yet: str
-    fwd_label: str
-    fwd_button: str
     fwd_details: str
-    fwd_apply: str
     fwd_done_title: str
     fwd_done_text: str
     # interested
@@ -88,33 +72,22 @@ class PageWording:
     int_not_yet: str
     int_button: str
     # the opening page
-    open_read: str
-    open_about: str
-    open_no_description: str
-    open_salary: str
     open_salary_from: str  # {amount}
     open_salary_to: str  # {amount}
     open_per_year: str  # {amount}
     open_per_month: str  # {amount}
     open_per_hour: str  # {amount}
     open_deadline: str  # {date}
-    open_closed: str
-    open_private: str
-    open_interested: str
-    open_not_for_me: str
-    open_forward: str
     # a referral that could not be delivered
     ref_failed_title: str
     ref_failed_text: str  # {company}
     # shared
-    back_to_prefs: str
     invalid_date: str
 
 
 def _page_wording(_: Callable[[str], str]) -> PageWording:
     # ``_`` is the catalog's gettext: Babel extracts the literal passed to it.
     return PageWording(
-        footer=_("This page is only for you: please don't share its address. We do not track you."),
         invalid_title=_("This link doesn't work"),
         invalid_text=_(
             "It may have been cut short or changed on the way. Open it again from the "
@@ -135,8 +108,6 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
             "You will no longer receive job emails from passaparola. Your membership of "
             "the community does not change."
         ),
-        unsubscribe_button=_("Unsubscribe"),
-        unsubscribe_alternative=_("Would you rather hear from us less often?"),
         unsubscribed_title=_("You are unsubscribed"),
         unsubscribed_text=_(
             "We will not email you about openings any more. If you change your mind, you "
@@ -144,33 +115,21 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
         ),
         pause_title=_("Pause for a while"),
         pause_text=_("No emails from us until the date you choose. Nothing else changes."),
-        pause_label=_("Pause until"),
-        pause_button=_("Pause"),
         paused_title=_("Paused until {date}"),
         paused_text=_(
             "We will write again from {date}. Openings found meanwhile that are still "
             "open then may reach you after the pause."
         ),
         prefs_title=_("Your email preferences"),
-        prefs_frequency=_("How often"),
         freq_instant=_("As soon as we find an opening for you"),
         freq_daily=_("One summary a day, in the morning"),
         freq_weekly=_("One summary a week, on Monday morning"),
-        prefs_quiet=_("Quiet hours: no emails between"),
-        prefs_quiet_from=_("From"),
-        prefs_quiet_to=_("to"),
-        prefs_quiet_none=_("Leave both empty for no quiet hours."),
-        prefs_language=_("Language"),
-        prefs_button=_("Save"),
         saved_title=_("Preferences saved"),
         saved_text=_("Thank you. Our next emails will follow your new preferences."),
         prefs_paused=_("Emails are paused until {date}."),
-        prefs_resume=_("End the pause"),
         prefs_resumed=_(
             "The pause has ended. We will write again when we find an opening for you."
         ),
-        prefs_unsubscribed=_("You are unsubscribed: we send you no emails about openings."),
-        prefs_resubscribe=_("Receive emails again"),
         prefs_resubscribed=_(
             "Welcome back. Emails about openings will reach you again, following your "
             "preferences below."
@@ -180,7 +139,6 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
             "Thank you for telling us. Knowing why helps us choose better for "
             "you; the company is told nothing."
         ),
-        nfm_reason=_("Why? (optional)"),
         reason_role=_("Not the role I am looking for"),
         reason_place=_("Not the right place"),
         reason_level=_("Not the right level"),
@@ -188,7 +146,6 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
         reason_timing=_("Not the right moment"),
         reason_other=_("Another reason"),
         reason_none=_("I'd rather not say"),
-        nfm_button=_("Send"),
         nfm_done_title=_("Thank you"),
         nfm_done_text=_("We will not mention this opening to you again."),
         fwd_title=_("Forward to a colleague"),
@@ -203,10 +160,7 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
             " the address will not be kept. Meanwhile you can share the details above "
             "yourself. Please do not forward our email itself: its links are personal."
         ),
-        fwd_label=_("Your colleague's email address"),
-        fwd_button=_("Send to my colleague"),
         fwd_details=_("The opening"),
-        fwd_apply=_("How to apply"),
         fwd_done_title=_("Not sent yet"),
         fwd_done_text=_(
             "Forwarding through passaparola is not available yet, so nothing was sent and"
@@ -223,32 +177,18 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
             "has been sent to the company. We will write to you as soon as it is."
         ),
         int_button=_("Refer me"),
-        open_read=_("Read the opening"),
-        open_about=_("About the role"),
-        open_no_description=_(
-            "The company sent no description. What we know of the opening is above."
-        ),
-        open_salary=_("Salary"),
         open_salary_from=_("from {amount}"),
         open_salary_to=_("up to {amount}"),
         open_per_year=_("{amount} a year"),
         open_per_month=_("{amount} a month"),
         open_per_hour=_("{amount} an hour"),
         open_deadline=_("Apply by {date}"),
-        open_closed=_("This opening has closed."),
-        open_private=_(
-            "Only you can see this page. The company does not learn that you opened it."
-        ),
-        open_interested=_("I'm interested — refer me"),
-        open_not_for_me=_("Not for me"),
-        open_forward=_("Forward to a colleague"),
         ref_failed_title=_("Your referral could not be delivered"),
         ref_failed_text=_(
             "We tried to send it to {company} and could not, or they did not confirm "
             "receiving it. Our team has been told and will look into it; you do not need "
             "to do anything."
         ),
-        back_to_prefs=_("Change your preferences"),
         invalid_date=_("Please choose a date between tomorrow and one year from now."),
     )
 

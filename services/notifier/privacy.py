@@ -97,10 +97,14 @@ def make_export_handler(settings: Settings) -> Any:
 
 
 async def forget(conn: Connection, member_id: str) -> None:
-    """What ``queries.erase_member`` leaves: notifications, emails, referrals,
-    forwards and this member's events still in the outbox. A pending referral
+    """What ``queries.erase_member`` leaves: notifications, emails, referrals
+    and their confirmations, forwards and this member's events still in the
+    outbox (a profile edit not yet published included). A pending referral
     is cancelled at ingest by the same member.erased event."""
     await conn.execute("DELETE FROM notifier.referrals WHERE member_id = $1", member_id)
+    await conn.execute(
+        "DELETE FROM notifier.referral_confirmations WHERE member_id = $1", member_id
+    )
     # The colleague's opt-out and the hash stay (they are the colleague's);
     # the link to the member goes.
     await conn.execute(
@@ -114,7 +118,8 @@ async def forget(conn: Connection, member_id: str) -> None:
     await conn.execute("DELETE FROM notifier.emails WHERE member_id = $1", member_id)
     await conn.execute(
         "DELETE FROM notifier.outbox WHERE (routing_key LIKE 'referral.%'"
-        " OR routing_key = 'export.part') AND position(convert_to($1, 'UTF8') IN body) > 0",
+        " OR routing_key IN ('export.part', 'profile.edited'))"
+        " AND position(convert_to($1, 'UTF8') IN body) > 0",
         f'"member_id":"{member_id}"',
     )
 
@@ -175,6 +180,13 @@ async def purge(conn: Connection, settings: Settings) -> dict[str, int]:
     counts["forwards"] = deleted(
         await conn.execute(
             "DELETE FROM notifier.forwards WHERE state <> 'pending'"
+            " AND created_at < now() - make_interval(days => $1)",
+            logs_days,
+        )
+    )
+    counts["referral_confirmations"] = deleted(
+        await conn.execute(
+            "DELETE FROM notifier.referral_confirmations WHERE state <> 'pending'"
             " AND created_at < now() - make_interval(days => $1)",
             logs_days,
         )

@@ -35,8 +35,8 @@ async def upsert_member(conn: Connection, m: MemberChanged, paused_until: dateti
     applied = await conn.fetchval(
         """
         INSERT INTO notifier.members AS m (member_id, revision, opted_in, language, timezone,
-            frequency, quiet_hours, paused_until, sealed_contact)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+            frequency, quiet_hours, paused_until, sealed_contact, profile)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
         WHERE NOT EXISTS (SELECT 1 FROM notifier.erased_members WHERE member_id = $1)
         ON CONFLICT (member_id) DO UPDATE SET
             revision = EXCLUDED.revision,
@@ -47,6 +47,7 @@ async def upsert_member(conn: Connection, m: MemberChanged, paused_until: dateti
             quiet_hours = EXCLUDED.quiet_hours,
             paused_until = EXCLUDED.paused_until,
             sealed_contact = EXCLUDED.sealed_contact,
+            profile = EXCLUDED.profile,
             local_frequency = CASE WHEN EXCLUDED.frequency IS DISTINCT FROM m.frequency
                 THEN NULL ELSE m.local_frequency END,
             local_language = CASE WHEN EXCLUDED.language IS DISTINCT FROM m.language
@@ -70,8 +71,23 @@ async def upsert_member(conn: Connection, m: MemberChanged, paused_until: dateti
         list(m.quiet_hours),
         paused_until,
         m.sealed_contact,
+        {
+            "desired_roles": list(m.desired_roles),
+            "cities": list(m.cities),
+            "remote": m.remote,
+            "languages": list(m.languages),
+            "blocked_companies": list(m.blocked_companies),
+        },
     )
     return bool(applied)
+
+
+async def member_profile(conn: Connection, member_id: str) -> dict[str, Any]:
+    """The matching profile the preference page shows (see migration 006)."""
+    profile = await conn.fetchval(
+        "SELECT profile FROM notifier.members WHERE member_id = $1", member_id
+    )
+    return dict(profile or {})
 
 
 async def erase_member(conn: Connection, member_id: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.notifier import consent, handlers, links, privacy, sender
+from services.notifier import confirmations, consent, handlers, links, privacy, sender
 from shared.consumer import Handler, dispatch
 from shared.events import MemberExportRequested
 from shared.retention import scheduled
@@ -29,5 +29,10 @@ SPEC = ServiceSpec(
     queue=NOTIFIER,
     handler=make_handler,
     routes=links.routes,
-    background=(sender.run, consent.run_forwards, scheduled(privacy.purge)),
+    background=(
+        sender.run,
+        consent.run_forwards,
+        confirmations.run_confirmations,
+        scheduled(privacy.purge),
+    ),
 )

@@ -74,3 +74,88 @@ async def test_a_failed_referral_says_so(service_env, tmp_path, amqp, topology, 
             assert "/withdraw" not in page
     finally:
         process.stop()
+
+
+async def _refer(http, link: str) -> None:
+    async with http.get(link) as resp:
+        form = re.search(r'name="form" value="([^"]+)"', await resp.text())
+        assert form is not None
+    async with http.post(link, data={"form": form.group(1), "note": ""}) as resp:
+        assert resp.status == 200
+
+
+@pytest.mark.parametrize(
+    ("language", "delivered", "says"),
+    [
+        ("it", "La tua segnalazione è stata consegnata", "ha ricevuto la tua segnalazione"),
+        ("sv", "Din rekommendation är levererad", "har tagit emot din rekommendation"),
+    ],
+)
+async def test_a_delivered_referral_is_confirmed_once_by_email_in_the_members_language(
+    service_env, tmp_path, amqp, topology, settings, pool, language, delivered, says
+):
+    publisher = await Publisher.create(await amqp.channel(), topology)
+    process = NotifierProcess(base_env(service_env, free_port()), tmp_path / "notifier.log")
+    await process.start()
+    try:
+        box = Mailbox(domain())
+        member = member_event(
+            settings.secret_key, "m-conf", f"conf@{box.domain}", language=language
+        )
+        await publisher.publish(member)
+        await member_known(pool, "m-conf")
+        await publisher.publish(match_event("m-conf", posting_id="p-conf"))
+        (opening_mail,) = await box.wait_for(1)
+        (link,) = re.findall(
+            rf"{re.escape(process.url)}/i/[A-Za-z0-9_-]+", opening_mail.text("plain")
+        )
+        async with aiohttp.ClientSession() as http:
+            await _refer(http, link)
+            referral_id = await pool.fetchval(
+                "SELECT referral_id::text FROM notifier.referrals WHERE member_id = 'm-conf'"
+            )
+            settled = ReferralSettled(
+                referral_id=referral_id, member_id="m-conf", outcome="delivered", channel="email"
+            )
+            # Twice, as two events (a replay by an operator): one email.
+            await publisher.publish(wrap(settled))
+            await publisher.publish(wrap(settled))
+
+            async def confirmed() -> bool:
+                return bool(
+                    await pool.fetchval(
+                        "SELECT state = 'sent' FROM notifier.referral_confirmations"
+                        " WHERE referral_id::text = $1",
+                        referral_id,
+                    )
+                )
+
+            await eventually(confirmed, what="the confirmation sent")
+            mails = await box.wait_for(2)
+
+            async def both_handled() -> bool:
+                count = await pool.fetchval(
+                    "SELECT count(*) FROM notifier.inbox WHERE event_type = 'referral.settled'"
+                )
+                return bool(count == 2)
+
+            await eventually(both_handled, what="both settled events handled")
+            assert len(box.mails()) == 2, "one confirmation, however often it is settled"
+            mail = next(m for m in mails if m is not opening_mail)
+            text = mail.text("plain")
+            # The member's language throughout; the subject neutral.
+            assert says in text
+            assert "referral" not in text.lower() and "Hello" not in text
+            subject = str(mail.message["Subject"])
+            assert "Ferretti" not in subject
+            assert "Ferretti & Bianchi S.p.A." in text
+            assert "Executive Assistant to the CEO" in text  # the company's own title
+            # The link to the referral's page, which tells where it stands.
+            (again,) = re.findall(rf"{re.escape(process.url)}/i/[A-Za-z0-9_-]+", text)
+            async with http.get(again) as resp:
+                assert delivered in await resp.text()
+            # Nothing of the company's side: not the channel, no company address.
+            assert "email" not in text.lower().replace(f"conf@{box.domain}", "")
+            assert mail.rcpt_to == (f"conf@{box.domain}",)
+    finally:
+        process.stop()
