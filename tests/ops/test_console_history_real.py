@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -146,11 +147,12 @@ async def test_without_prometheus_the_history_says_why():
 
 
 async def _console(
-    service_env: dict[str, str], tmp_path: Path, prometheus_url: str
+    service_env: dict[str, str], tmp_path: Path, prometheus_url: str, **more: str
 ) -> tuple[ServiceProcess, str]:
     port = free_port()
     env = {
         **service_env,
+        **more,
         "PASSAPAROLA_CONSOLE_PORT": str(port),
         "PASSAPAROLA_CONSOLE_PASSWORD": PASSWORD,
         "PASSAPAROLA_CONSOLE_TARGETS": f"ingest={_closed_url()}",
@@ -274,5 +276,31 @@ async def test_without_prometheus_the_page_says_so_and_shows_current_values(
         assert "Emails sent" in await current.inner_text()
         await _fits(page)
         await page.screenshot(path=SHOTS / "history-unavailable-375.png", full_page=True)
+    finally:
+        process.kill()
+
+
+async def test_with_matcher_shards_each_shard_queue_and_its_dead_letters_are_listed(
+    amqp, topology, service_env, tmp_path, namespace
+):
+    sharded = replace(topology, matcher_shards=2)
+    await sharded.declare_all(await amqp.channel())
+    process, console = await _console(service_env, tmp_path, "", PASSAPAROLA_MATCHER_SHARDS="2")
+    try:
+        # unsafe: keep the session cookie of a console addressed by IP.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.post(f"{console}/login", data={"password": PASSWORD}) as resp:
+                assert resp.status == 200  # the overview, after the redirect
+            async with http.get(f"{console}/fragment/queues") as resp:
+                assert resp.status == 200
+                page = await resp.text()
+            for shard in ("matcher.shard-0", "matcher.shard-1"):
+                assert f"<code>{namespace}.{shard}.dlq</code>" in page
+                assert f'href="/dlq/{shard}"' in page
+                async with http.get(f"{console}/dlq/{shard}") as resp:
+                    assert resp.status == 200
+                    assert f"{namespace}.{shard}.dlq" in await resp.text()
+            async with http.get(f"{console}/dlq/matcher.shard-9") as resp:
+                assert resp.status == 404
     finally:
         process.kill()
