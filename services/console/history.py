@@ -82,9 +82,17 @@ def charts(namespace: str, window_s: int) -> list[Chart]:
         scale = f"{per} * " if per != 1 else ""
         return f"{scale}sum(rate({metric}{{{labels}}}[{span}])){zero}"
 
-    delivered = "__name__=~" + _string(
-        "rabbitmq_channel_messages_delivered_ack_total|rabbitmq_channel_messages_delivered_total"
-        "|rabbitmq_channel_get_ack_total|rabbitmq_channel_get_total"
+    # Delivered: to consumers and to basic.get, with and without manual ack.
+    # Each is its own sum: one selector over several metric names would give
+    # rate() series that differ only by name, which Prometheus refuses (422).
+    delivered = " + ".join(
+        f"({rate(metric, ours)})"
+        for metric in (
+            "rabbitmq_channel_messages_delivered_ack_total",
+            "rabbitmq_channel_messages_delivered_total",
+            "rabbitmq_channel_get_ack_total",
+            "rabbitmq_channel_get_total",
+        )
     )
     return [
         Chart(
@@ -100,7 +108,7 @@ def charts(namespace: str, window_s: int) -> list[Chart]:
             f"sum(rabbitmq_queue_messages{{{dead}}}){zero}",
         ),
         Chart("publish", "Published", "/s", rate("rabbitmq_queue_messages_published_total", ours)),
-        Chart("deliver", "Delivered", "/s", rate("", f"{delivered}, {ours}")),
+        Chart("deliver", "Delivered", "/s", delivered),
         Chart("ack", "Acknowledged", "/s", rate("rabbitmq_channel_messages_acked_total", ours)),
         Chart(
             "emails_sent",

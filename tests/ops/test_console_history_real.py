@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
@@ -92,23 +92,45 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[str]:
         proc.wait()
 
 
+@dataclass
+class Waiting:
+    """Events waiting in this namespace's queues, and a hand that takes one."""
+
+    depth: float  # as the management API reports it
+    take: Callable[[], Awaitable[int]]  # fetch and ack one; the depth left
+
+
 @pytest.fixture
-async def waiting(amqp, topology, settings) -> float:
-    """Three events waiting in this namespace's queues (nobody consumes);
-    the depth the management API reports for them."""
+async def waiting(amqp, topology, settings) -> AsyncIterator[Waiting]:
+    """Three events published; one fetched and acknowledged on a channel that
+    stays open, so RabbitMQ exports its delivery counters (several per
+    channel and queue)."""
     channel = await amqp.channel()
     await topology.declare_all(channel)
     await publish_pings(await Publisher.create(channel, topology), ["ok", "ok", "ok"])
+    queue = await channel.get_queue(topology.queue(topology.service_queues()[0]))
+    # Pings are system events: each lands in every queue bound to system.#.
+    published = 3 * sum("system.#" in spec.bindings for spec in topology.service_queues())
+    taken = 0
     depth: list[float] = []
 
-    async def counted() -> bool:
+    async def settled() -> bool:
         async with aiohttp.ClientSession() as http:
             rows = await overview.queues(http, settings)
         depth.append(sum(r.messages for r in rows if r.kind in ("main", "retry")))
-        return depth[-1] >= 3
+        return depth[-1] == published - taken
 
-    await eventually(counted, timeout=60, what="the events in the management API")
-    return depth[-1]
+    async def take() -> int:
+        nonlocal taken
+        message = await queue.get()
+        await message.ack()
+        taken += 1
+        await eventually(settled, timeout=60, what="the queues' depth in the management API")
+        return published - taken
+
+    await take()
+    yield Waiting(depth[-1], take)
+    await channel.close()
 
 
 def _closed_url() -> str:
@@ -118,6 +140,18 @@ def _closed_url() -> str:
 async def test_the_charts_come_from_prometheus_scraping_the_real_broker(
     prometheus, waiting, namespace
 ):
+    async def scraped(query: str) -> bool:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{prometheus}/api/v1/query", params={"query": query}) as resp,
+        ):
+            return bool((await resp.json())["data"]["result"])
+
+    # A counter's first sample is its baseline: a second delivery, once
+    # Prometheus holds the first, is what its rate can see.
+    delivered = f'rabbitmq_channel_get_ack_total{{queue=~"{namespace}\\\\..+"}}'
+    await eventually(lambda: scraped(delivered), timeout=60, what="the first delivery scraped")
+    depth = await waiting.take()
     seen: list[history.History] = []
 
     async def charted() -> bool:
@@ -125,10 +159,11 @@ async def test_the_charts_come_from_prometheus_scraping_the_real_broker(
             seen.append(await history.fetch(http, prometheus, namespace, "15m"))
         if seen[-1].error is not None:
             return False
-        depth = next(s for s in seen[-1].series if s.chart.key == "depth")
-        return depth.latest == waiting and len(depth.points) >= 2
+        found = {s.chart.key: s for s in seen[-1].series}
+        moved = (found["deliver"].latest or 0) > 0 and (found["ack"].latest or 0) > 0
+        return found["depth"].latest == depth and len(found["depth"].points) >= 2 and moved
 
-    await eventually(charted, timeout=90, what="the queue depth in Prometheus")
+    await eventually(charted, timeout=90, what="depth, deliveries and acks in Prometheus")
     found = {s.chart.key: s for s in seen[-1].series}
     assert found["dead"].latest == 0
     # Counters that never moved are a line at zero, not a missing chart.
@@ -199,7 +234,7 @@ async def test_an_operator_sees_the_last_minutes_as_charts_on_a_desktop_and_a_ph
     try:
         page = await _sign_in(browser, console, DESKTOP)
         depth = page.locator("figure[data-chart=depth]")
-        expected = f"{waiting:.0f} messages"
+        expected = f"{waiting.depth:.0f} messages"
 
         async def drawn() -> bool:
             await page.goto(f"{console}/?window=15m")
@@ -270,7 +305,7 @@ async def test_without_prometheus_the_page_says_so_and_shows_current_values(
         assert await page.locator("figure.chart-card").count() == 0
         current = page.locator("table.current")
         assert (
-            f"{waiting:.0f} messages"
+            f"{waiting.depth:.0f} messages"
             in await current.locator("tr", has_text="Queue depth").inner_text()
         )
         assert "Emails sent" in await current.inner_text()
