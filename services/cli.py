@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from shared import db, dlq, logs, migrations, quarantine
 from shared.commands import (
     EXIT_DATA,
     EXIT_NOINPUT,
+    EXIT_TEMPFAIL,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
     CliError,
@@ -41,6 +43,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_DATA}  bad data: the input, or an id that is not there
   {EXIT_NOINPUT}  an input file is missing or unreadable
   {EXIT_UNAVAILABLE}  a server the command needs is unreachable
+  {EXIT_TEMPFAIL}  try again later (shards reshard while matchers run)
   {EXIT_CONFIG}  configuration: a setting is missing or wrong
 Errors are printed as "passaparola: ErrorName: what to do"."""
 
@@ -215,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command not in ("ingest", "matcher", "notifier"):
         logs.configure("warning", "console" if sys.stderr.isatty() else "json", stream=sys.stderr)
+        # A refused connection is said once, by the named error (BrokerUnavailable),
+        # not a second time as the AMQP library's own log line.
+        logging.getLogger("aiormq").setLevel(logging.CRITICAL)
     handler: Callable[[argparse.Namespace], Any] = args.func
     try:
         return int(handler(args) or 0)

@@ -14,6 +14,7 @@ EXIT_USAGE = 2
 EXIT_DATA = 65  # EX_DATAERR: the input is wrong
 EXIT_NOINPUT = 66  # EX_NOINPUT: an input file is missing or unreadable
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a server the command needs is down
+EXIT_TEMPFAIL = 75  # EX_TEMPFAIL: nothing is wrong, but not now (a reshard while matchers run)
 
 _DB_DOWN: tuple[type[BaseException], ...] = (OSError, *db.UNAVAILABLE)
 

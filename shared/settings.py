@@ -84,6 +84,11 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _optional_url(raw: str) -> str:
+    """An http(s) URL, or empty for "there is none"."""
+    return _url("http", "https")(raw).rstrip("/") if raw else ""
+
+
 def _secrets(raw: str) -> tuple[str, ...]:
     values = tuple(part.strip() for part in raw.split(",") if part.strip())
     if any(len(v) < 32 for v in values):
@@ -254,6 +259,13 @@ VARIABLES: tuple[Variable, ...] = (
         "",
         "Services whose /metrics the console and `passaparola status` read, as "
         "`ingest=http://host:8070,...`; empty: the three operator ports above on 127.0.0.1.",
+    ),
+    Variable(
+        "prometheus_url",
+        _optional_url,
+        "",
+        "Prometheus's HTTP API, for the console's charts of the last hours; empty "
+        "(or unreachable): the console shows current values only.",
     ),
     Variable(
         "public_url",
@@ -450,6 +462,7 @@ class Settings:
     console_public_url: str
     console_password: str = dataclasses.field(repr=False)
     console_targets: tuple[tuple[str, str], ...]
+    prometheus_url: str
     public_url: str
     db_pool_min: int
     db_pool_max: int

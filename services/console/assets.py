@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from jinja2 import DictLoader, Environment, select_autoescape
 
+from services.console.charts import line_chart, number
 from services.console.deliveries import TEMPLATE as DELIVERIES
 
 CSS = """
@@ -49,22 +50,80 @@ code { font-size:.85rem; background:#eef1f5; padding:0 .25rem; border-radius:3px
 .login { max-width:360px; margin:12vh auto; }
 .login input { width:100%; padding:.5rem; margin:.4rem 0 1rem; border:1px solid var(--line);
   border-radius:4px; font-size:1rem; }
-.grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(260px,1fr)); gap:1.2rem; }
+.grid { display:grid; grid-template-columns:repeat(auto-fit,minmax(min(260px,100%),1fr));
+  gap:1.2rem; }
+/* Wide tables scroll inside their own box, never the page (375 px phones). */
+.scroll { overflow-x:auto; max-width:100%; }
+.scroll table { min-width:100%; }
+.titlebar { display:flex; flex-wrap:wrap; align-items:baseline; gap:.4rem 1rem; }
+.windows a { margin-right:.6rem; color:var(--accent); }
+.windows a[aria-current] { font-weight:700; color:var(--ink); text-decoration:none; }
+.charts { display:grid; grid-template-columns:repeat(auto-fill,minmax(min(240px,100%),1fr));
+  gap:.8rem 1.2rem; }
+figure.chart-card { margin:0; }
+figure.chart-card figcaption { display:flex; justify-content:space-between; gap:.5rem;
+  font-size:.85rem; color:var(--muted); }
+figure.chart-card .latest { color:var(--ink); font-variant-numeric:tabular-nums; }
+svg.chart { display:block; width:100%; height:auto; }
+svg.chart .axis { stroke:var(--line); stroke-width:1; }
+svg.chart .line { fill:none; stroke:var(--accent); stroke-width:1.5; }
+svg.chart .area { fill:#2f5da822; stroke:none; }
+svg.chart .dot { fill:var(--accent); }
+svg.chart .tick { font-size:9px; fill:var(--muted); }
+table.current td.n { white-space:nowrap; }
+.flash.warn { background:#fff3e0; color:var(--warn); border-color:#f3d19c; }
+a:focus-visible, button:focus-visible { outline:2px solid var(--accent); outline-offset:2px; }
+@media (max-width: 600px) {
+  header { flex-wrap:wrap; gap:.4rem 1rem; padding:.6rem .8rem; }
+  header nav { display:flex; flex-wrap:wrap; gap:.2rem .9rem; }
+  header nav a { margin-right:0; }
+  header form { margin-left:0; }
+  main { padding:0 .6rem; margin:.8rem auto; }
+  section { padding:.8rem .7rem; }
+  /* Wide tables become one block per row, each value with its column's name. */
+  table.stack thead { position:absolute; width:1px; height:1px; overflow:hidden;
+    clip-path:inset(50%); }
+  table.stack, table.stack tbody, table.stack tr, table.stack td { display:block; width:100%; }
+  table.stack tr { border-bottom:1px solid var(--line); padding:.45rem 0; }
+  table.stack td { display:flex; justify-content:space-between; gap:1rem; border:0;
+    padding:.1rem 0; text-align:right; white-space:normal; }
+  table.stack td::before { content:attr(data-label); color:var(--muted); font-size:.85rem;
+    text-align:left; flex:none; }
+  table.stack td:first-child { font-weight:600; }
+}
 """
 
 JS = """
-// Live overview: the server renders the fragment; this only swaps it in.
+// Live pages: the server renders the fragment; this only swaps it in, and
+// puts the keyboard focus back on the same control (a link or a field with
+// an id) so a refresh never throws an operator's place away.
 (function () {
   var live = document.getElementById('live');
   if (!live) { return; }
   var every = parseInt(live.getAttribute('data-refresh-ms'), 10) || 5000;
+  var source = live.getAttribute('data-fragment') || '/fragment/overview';
+  function keyOf(el) {
+    if (!el || el === live || !live.contains(el)) { return null; }
+    if (el.id) { return '#' + CSS.escape(el.id); }
+    var href = el.getAttribute('href');
+    if (href) { return el.tagName.toLowerCase() + '[href="' + CSS.escape(href) + '"]'; }
+    return null;
+  }
+  function swap(html) {
+    var key = keyOf(document.activeElement);
+    live.innerHTML = html;
+    if (key) {
+      var again = live.querySelector(key);
+      if (again) { again.focus({preventScroll: true}); }
+    }
+  }
   function refresh() {
-    fetch('/fragment/overview', {credentials: 'same-origin', cache: 'no-store'})
+    fetch(source + window.location.search, {credentials: 'same-origin', cache: 'no-store'})
       .then(function (r) {
         if (r.status === 401) { window.location = '/login'; return null; }
         return r.ok ? r.text() : null;
       })
-      .then(function (html) { if (html !== null) { live.innerHTML = html; } })
+      .then(function (html) { if (html !== null) { swap(html); } })
       .catch(function () {})
       .then(function () { setTimeout(refresh, every); });
   }
@@ -80,7 +139,7 @@ LAYOUT = """<!doctype html>
 <body>
 {% if authenticated %}
 <header><h1>passaparola · operator console</h1>
-<nav><a href="/">Overview</a><a href="/deliveries">Deliveries</a>
+<nav><a href="/">Overview</a><a href="/queues">Queues</a><a href="/deliveries">Deliveries</a>
 <a href="/quarantine">Quarantine</a><a href="/audit">Audit log</a></nav>
 <form method="post" action="/logout"><input type="hidden" name="csrf" value="{{ csrf }}">
 <button type="submit">Sign out</button></form></header>
@@ -101,38 +160,84 @@ LOGIN = """{% extends "layout" %}
 """
 
 OVERVIEW = """{% extends "layout" %}
-{% block main %}<div id="live" data-refresh-ms="{{ refresh_ms }}">{% include "live" %}</div>
+{% block main %}<div id="live" data-refresh-ms="{{ refresh_ms }}" data-fragment="{{ fragment }}">
+{% include "live" %}</div>
 {% endblock %}
+"""
+
+QUEUES = """{% extends "layout" %}
+{% block title %}Queues · passaparola console{% endblock %}
+{% block main %}<div id="live" data-refresh-ms="{{ refresh_ms }}" data-fragment="{{ fragment }}">
+{% include "queues_live" %}</div>
+{% endblock %}
+"""
+
+NODES = """<section><h2>RabbitMQ nodes
+{% if connections is not none %} · {{ connections }} connection(s){% endif %}</h2>
+{% if nodes_error %}<p class="muted">{{ nodes_error }}</p>{% endif %}
+<div class="scroll"><table class="stack"><thead><tr><th>Node</th><th>State</th>
+<th class="n">Memory</th><th class="n">Disk free</th></tr></thead>
+<tbody>{% for n in nodes %}<tr><td data-label="Node"><code>{{ n.name }}</code></td>
+<td data-label="State">{% if not n.running %}<span class="badge bad">down</span>
+{% elif n.mem_alarm or n.disk_alarm %}<span class="badge bad" role="alert">
+{{ 'memory alarm ' if n.mem_alarm }}{{ 'disk alarm ' if n.disk_alarm }}(publishers blocked)</span>
+{% else %}<span class="badge ok">ok</span>{% endif %}</td>
+<td class="n" data-label="Memory">{{ n.mem_used|bytes }} of {{ n.mem_limit|bytes }}</td>
+<td class="n" data-label="Disk free">{{ n.disk_free|bytes }}
+(alarm under {{ n.disk_free_limit|bytes }})</td></tr>
+{% else %}<tr><td colspan="4" class="muted">No node reported.</td></tr>
+{% endfor %}</tbody></table></div></section>
+"""
+
+HISTORY = """{% if history is defined and history %}
+<section aria-labelledby="history-h"><div class="titlebar"><h2 id="history-h">History,
+last {{ history.window }}</h2>
+{% if not history.error %}<nav class="windows" aria-label="Chart window">{% for w in windows %}
+<a href="?window={{ w }}"{% if w == history.window %} aria-current="page"{% endif %}>{{ w }}</a>
+{% endfor %}</nav>{% endif %}</div>
+{% if history.error %}
+<p class="flash warn" role="status">{{ history.error }}. Current values:</p>
+<div class="scroll"><table class="current"><tbody>
+{% if current %}
+<tr><th>Queue depth</th><td class="n">{{ current.depth|int }} messages</td></tr>
+<tr><th>Dead letters</th><td class="n">{{ current.dead|int }} messages</td></tr>
+<tr><th>Published</th><td class="n">{{ '%.1f'|format(current.publish) }}/s</td></tr>
+<tr><th>Delivered</th><td class="n">{{ '%.1f'|format(current.deliver) }}/s</td></tr>
+<tr><th>Acknowledged</th><td class="n">{{ '%.1f'|format(current.ack) }}/s</td></tr>
+{% endif %}
+<tr><td colspan="2" class="muted">Counted by the console, {{ window }}:</td></tr>
+<tr><th>Emails sent</th><td class="n">{{ totals.emails_sent|int }}</td></tr>
+<tr><th>Emails failed or deferred</th><td class="n">{{ totals.emails_failed|int }}</td></tr>
+<tr><th>Webhooks accepted</th><td class="n">{{ totals.webhooks|int }}</td></tr>
+<tr><th>Webhooks refused</th><td class="n">{{ totals.webhooks_refused|int }}</td></tr>
+</tbody></table></div>
+{% else %}
+<div class="charts">{% for s in history.series %}
+<figure class="chart-card" data-chart="{{ s.chart.key }}"><figcaption>{{ s.chart.title }}
+<strong class="latest">{{ number(s.latest, s.chart.unit) }}</strong></figcaption>
+{{ chart(s, history.window, 'c-' ~ s.chart.key) }}</figure>
+{% endfor %}</div>
+{% endif %}</section>
+{% endif %}
 """
 
 LIVE = """{% if error %}<div class="flash error" role="alert">{{ error }}</div>{% endif %}
 <p class="muted">Namespace <code>{{ namespace }}</code> · updated {{ updated }} UTC ·
 refreshes every {{ refresh_ms // 1000 }} s</p>
+{% include "history" %}
 <div class="grid">
-<section><h2>RabbitMQ nodes
-{% if connections is not none %} · {{ connections }} connection(s){% endif %}</h2>
-{% if nodes_error %}<p class="muted">{{ nodes_error }}</p>{% endif %}
-<table><thead><tr><th>Node</th><th>State</th><th class="n">Memory</th>
-<th class="n">Disk free</th></tr></thead>
-<tbody>{% for n in nodes %}<tr><td><code>{{ n.name }}</code></td>
-<td>{% if not n.running %}<span class="badge bad">down</span>
-{% elif n.mem_alarm or n.disk_alarm %}<span class="badge bad" role="alert">
-{{ 'memory alarm ' if n.mem_alarm }}{{ 'disk alarm ' if n.disk_alarm }}(publishers blocked)</span>
-{% else %}<span class="badge ok">ok</span>{% endif %}</td>
-<td class="n">{{ n.mem_used|bytes }} of {{ n.mem_limit|bytes }}</td>
-<td class="n">{{ n.disk_free|bytes }} (alarm under {{ n.disk_free_limit|bytes }})</td></tr>
-{% else %}<tr><td colspan="4" class="muted">No node reported.</td></tr>
-{% endfor %}</tbody></table></section>
+{% include "nodes" %}
 <section><h2>Outbox (events waiting to be published)</h2>
-<table><thead><tr><th>Service</th><th class="n">Depth</th><th class="n">Oldest</th></tr></thead>
+<div class="scroll"><table><thead><tr><th>Service</th><th class="n">Depth</th>
+<th class="n">Oldest</th></tr></thead>
 <tbody>{% for s in services %}<tr><td>{{ s.name }}</td>
 {% if s.error %}<td colspan="2" class="n bad">{{ s.error }}</td>
 {% elif s.outbox_depth is none %}<td colspan="2" class="n muted">no outbox</td>
 {% else %}<td class="n">{{ s.outbox_depth|int }}</td>
 <td class="n {{ 'bad' if s.outbox_age_s > 60 else ('warn' if s.outbox_age_s > 5 else 'ok') }}">
-{{ s.outbox_age_s|duration }}</td>{% endif %}</tr>{% endfor %}</tbody></table></section>
+{{ s.outbox_age_s|duration }}</td>{% endif %}</tr>{% endfor %}</tbody></table></div></section>
 <section><h2>Throughput, {{ window }}</h2>
-<table><thead><tr><th>Service</th><th class="n">Webhooks accepted</th>
+<div class="scroll"><table><thead><tr><th>Service</th><th class="n">Webhooks accepted</th>
 <th class="n">Events handled</th>
 <th class="n">Events published</th><th class="n">Dead-lettered</th></tr></thead>
 <tbody>{% for s in services %}{% set t = throughput.get(s.name, {}) %}<tr><td>{{ s.name }}</td>
@@ -140,27 +245,51 @@ refreshes every {{ refresh_ms // 1000 }} s</p>
 <td class="n">{{ t.get('published', 0)|int }}</td>
 {% set dead = t.get('dead_lettered', 0)|int %}
 <td class="n {{ 'bad' if dead else '' }}">{{ dead }}</td>
-</tr>{% endfor %}</tbody></table></section>
+</tr>{% endfor %}</tbody></table></div></section>
 </div>
 <section><h2>Dead-letter queues</h2>
-<table><thead><tr><th>Queue</th><th class="n">Messages</th><th></th></tr></thead><tbody>
-{% for q in dead_letter_queues %}<tr><td><code>{{ q.name }}</code></td>
-<td class="n"><span class="badge {{ 'bad' if q.messages else 'ok' }}">{{ q.messages }}</span></td>
-<td>{% if q.service in browsable %}<a href="/dlq/{{ q.service }}">Browse</a>{% endif %}</td></tr>
+<div class="scroll"><table class="stack"><thead><tr><th>Queue</th><th class="n">Messages</th>
+<th>Actions</th></tr></thead><tbody>
+{% for q in dead_letter_queues %}<tr><td data-label="Queue"><code>{{ q.name }}</code></td>
+<td class="n" data-label="Messages">
+<span class="badge {{ 'bad' if q.messages else 'ok' }}">{{ q.messages }}</span></td>
+<td data-label="Actions">
+{% if q.spec in browsable %}<a href="/dlq/{{ q.spec }}">Browse</a>{% endif %}</td></tr>
 {% else %}<tr><td colspan="3" class="muted">No dead-letter queue declared yet.</td></tr>
-{% endfor %}</tbody></table></section>
+{% endfor %}</tbody></table></div>
+<p><a href="/queues">Every queue: depth, consumers, rates →</a></p></section>
+"""
+
+QUEUES_LIVE = """{% if error %}<div class="flash error" role="alert">{{ error }}</div>{% endif %}
+<p class="muted">Namespace <code>{{ namespace }}</code> · updated {{ updated }} UTC ·
+refreshes every {{ refresh_ms // 1000 }} s</p>
+{% include "nodes" %}
 <section><h2>Queues</h2>
-<table><thead><tr><th>Queue</th><th class="n">Ready</th><th class="n">Unacked</th>
-<th class="n">Consumers</th><th class="n">In /s</th><th class="n">Delivered /s</th>
-<th class="n">Acked /s</th></tr></thead><tbody>
-{% for q in queues %}<tr class="{{ q.kind }}"><td><code>{{ q.name }}</code></td>
-<td class="n">{{ q.ready }}</td><td class="n">{{ q.unacked }}</td>
-<td class="n">{% if q.kind == 'main' %}<span class="badge {{ 'ok' if q.consumers else 'bad' }}">
+<p class="muted">A main queue without consumers holds every event for its service.
+Dead letters can be browsed, replayed or discarded; purging a live queue is left to
+RabbitMQ's own tools on purpose (it loses events that cannot be replayed).</p>
+<div class="scroll"><table class="queues stack"><thead><tr><th>Queue</th><th>Kind</th>
+<th class="n">Ready</th><th class="n">Unacked</th><th class="n">Consumers</th>
+<th class="n">In /s</th><th class="n">Delivered /s</th><th class="n">Acked /s</th>
+<th>Actions</th></tr></thead><tbody>
+{% for q in queues %}<tr class="{{ q.kind }}">
+<td data-label="Queue"><code>{{ q.name }}</code></td>
+<td data-label="Kind">
+{{ {'main': 'main', 'retry': 'retry', 'dlq': 'dead letters', 'unrouted': 'unrouted'}[q.kind] }}
+</td><td class="n" data-label="Ready">{{ q.ready }}</td>
+<td class="n" data-label="Unacked">{{ q.unacked }}</td>
+<td class="n" data-label="Consumers">
+{% if q.kind == 'main' %}<span class="badge {{ 'ok' if q.consumers else 'bad' }}">
 {{ q.consumers }}</span>{% else %}{{ q.consumers }}{% endif %}</td>
-<td class="n">{{ '%.1f'|format(q.publish_rate) }}</td>
-<td class="n">{{ '%.1f'|format(q.deliver_rate) }}</td>
-<td class="n">{{ '%.1f'|format(q.ack_rate) }}</td></tr>
-{% endfor %}</tbody></table></section>
+<td class="n" data-label="In /s">{{ '%.1f'|format(q.publish_rate) }}</td>
+<td class="n" data-label="Delivered /s">{{ '%.1f'|format(q.deliver_rate) }}</td>
+<td class="n" data-label="Acked /s">{{ '%.1f'|format(q.ack_rate) }}</td>
+<td data-label="Actions">
+{% if q.kind == 'dlq' and q.spec in browsable %}<a href="/dlq/{{ q.spec }}">Browse,
+replay or discard</a>{% elif q.kind == 'main' and q.spec in browsable %}<a
+href="/dlq/{{ q.spec }}">Its dead letters</a>{% endif %}</td></tr>
+{% else %}<tr><td colspan="9" class="muted">No queue declared yet.</td></tr>
+{% endfor %}</tbody></table></div></section>
 """
 
 DLQ = """{% extends "layout" %}
@@ -235,6 +364,10 @@ def environment() -> Environment:
                 "login": LOGIN,
                 "overview": OVERVIEW,
                 "live": LIVE,
+                "queues": QUEUES,
+                "queues_live": QUEUES_LIVE,
+                "nodes": NODES,
+                "history": HISTORY,
                 "dlq": DLQ,
                 "audit": AUDIT,
                 "deliveries": DELIVERIES,
@@ -246,4 +379,6 @@ def environment() -> Environment:
     )
     env.filters["duration"] = duration
     env.filters["bytes"] = size
+    env.globals["chart"] = line_chart
+    env.globals["number"] = number
     return env

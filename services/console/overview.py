@@ -6,6 +6,7 @@ and counters (its /metrics).
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class QueueRow:
     publish_rate: float
     deliver_rate: float
     ack_rate: float
+    # The queue's spec in the topology (matcher.shard-2 for each of that
+    # shard's queues): what the dead-letter pages are named by.
+    spec: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,17 @@ class Overview:
     def dead_letters(self) -> int:
         return sum(q.messages for q in self.dead_letter_queues)
 
+    def current(self) -> dict[str, float]:
+        """What the charts show, as the management API has it now."""
+        live = [q for q in self.queues if q.kind in ("main", "retry")]
+        return {
+            "depth": float(sum(q.messages for q in live)),
+            "dead": float(self.dead_letters),
+            "publish": sum(q.publish_rate for q in self.queues),
+            "deliver": sum(q.deliver_rate for q in self.queues),
+            "ack": sum(q.ack_rate for q in self.queues),
+        }
+
 
 def targets(settings: Settings) -> list[tuple[str, str]]:
     if settings.console_targets:
@@ -121,16 +136,19 @@ def _management(settings: Settings) -> tuple[str, str, aiohttp.BasicAuth]:
     return settings.rabbitmq_management_url.rstrip("/") + "/api", vhost, auth
 
 
-def _classify(name: str, namespace: str) -> tuple[str, str]:
+def _classify(name: str, namespace: str) -> tuple[str, str, str]:
+    """(kind, consumer group, queue spec): ``matcher.shard-2.retry.1`` is a
+    retry queue of the matcher, of the spec ``matcher.shard-2``."""
     rest = name[len(namespace) + 1 :]
     if rest == "unrouted":
-        return "unrouted", ""
-    service, _, tail = rest.partition(".")
-    if tail == "dlq":
-        return "dlq", service
-    if tail.startswith("retry."):
-        return "retry", service
-    return "main", service
+        return "unrouted", "", ""
+    if rest.endswith(".dlq"):
+        kind, spec = "dlq", rest.removesuffix(".dlq")
+    elif ".retry." in rest:
+        kind, spec = "retry", rest.partition(".retry.")[0]
+    else:
+        kind, spec = "main", rest
+    return kind, spec.partition(".")[0], spec
 
 
 def _rate(stats: dict[str, object], key: str) -> float:
@@ -167,7 +185,7 @@ async def queues(http: aiohttp.ClientSession, settings: Settings) -> list[QueueR
         name = str(item.get("name", ""))
         if not name.startswith(f"{namespace}."):
             continue
-        kind, service = _classify(name, namespace)
+        kind, service, spec = _classify(name, namespace)
         stats = item.get("message_stats") or {}
         rows.append(
             QueueRow(
@@ -181,6 +199,7 @@ async def queues(http: aiohttp.ClientSession, settings: Settings) -> list[QueueR
                 publish_rate=_rate(stats, "publish"),
                 deliver_rate=_rate(stats, "deliver_get"),
                 ack_rate=_rate(stats, "ack"),
+                spec=spec,
             )
         )
     order = {"main": 0, "retry": 1, "dlq": 2, "unrouted": 3}
@@ -189,6 +208,7 @@ async def queues(http: aiohttp.ClientSession, settings: Settings) -> list[QueueR
         key=lambda r: (
             known.index(r.service) if r.service in known else len(known),
             r.service,
+            r.spec,
             order[r.kind],
             r.name,
         )
@@ -196,12 +216,16 @@ async def queues(http: aiohttp.ClientSession, settings: Settings) -> list[QueueR
     return rows
 
 
-# Counters the console keeps for the last hour, by what they mean.
+# Counters the console keeps for the last hour, by what they mean: a metric
+# and the label values (regular expressions) of the samples to add up.
 COUNTERS = {
     "handled": ("passaparola_events_consumed_total", {"outcome": "ok"}),
     "dead_lettered": ("passaparola_events_consumed_total", {"outcome": "dead_lettered"}),
     "published": ("passaparola_outbox_published_total", {}),
     "webhooks": ("passaparola_webhook_requests_total", {"status": "202"}),
+    "webhooks_refused": ("passaparola_webhook_requests_total", {"status": "4.."}),
+    "emails_sent": ("passaparola_emails_total", {"outcome": "sent"}),
+    "emails_failed": ("passaparola_emails_total", {"outcome": "failed|deferred"}),
 }
 
 
@@ -220,7 +244,7 @@ def reduce_metrics(name: str, url: str, text: str) -> ServiceFigures:
                 age = max(age or 0.0, sample.value)
             for key, (metric, labels) in COUNTERS.items():
                 if sample.name == metric and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
+                    re.fullmatch(v, sample.labels.get(k, "")) for k, v in labels.items()
                 ):
                     counters[key] += sample.value
     figures = [DeliveryFigure(k, st, int(v)) for (k, st), v in sorted(deliveries.items())]
@@ -311,6 +335,14 @@ class Throughput:
         if len(self.samples) < 2:
             return 0.0
         return self.samples[-1][0] - self.samples[0][0]
+
+    def totals(self) -> dict[str, float]:
+        """The increase of each counter, all services added up."""
+        summed = dict.fromkeys(COUNTERS, 0.0)
+        for counters in self.increase().values():
+            for key, value in counters.items():
+                summed[key] += value
+        return summed
 
     def increase(self) -> dict[str, dict[str, float]]:
         totals: dict[str, dict[str, float]] = {}

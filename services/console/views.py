@@ -31,6 +31,7 @@ from aiohttp import web
 
 from services.console import audit, deliveries
 from services.console.assets import CSS, JS, environment
+from services.console.history import DEFAULT_WINDOW, WINDOWS, History, HistoryCache
 from services.console.overview import (
     ManagementUnavailable,
     Overview,
@@ -43,7 +44,6 @@ from services.console.throttle import LoginThrottle
 from shared import dlq, logs
 from shared.sealing import derive_key
 from shared.service import Runtime
-from shared.topology import SERVICE_QUEUES
 
 log = logs.get_logger(__name__)
 
@@ -72,6 +72,7 @@ class Console:
     runtime: Runtime
     key: bytes
     throughput: Throughput = field(default_factory=Throughput)
+    history: HistoryCache = field(default_factory=HistoryCache)
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     templates: Any = field(default_factory=environment)
     http: aiohttp.ClientSession | None = None
@@ -146,6 +147,16 @@ class Console:
             return await gather(await self.client(), self.runtime.settings), None
         except ManagementUnavailable as exc:
             return None, str(exc)
+
+    async def charts(self, window: str) -> History:
+        settings = self.runtime.settings
+        return await self.history.get(
+            await self.client(), settings.prometheus_url, settings.broker_namespace, window
+        )
+
+    def queue_specs(self) -> list[str]:
+        """The service queues' names in the topology, the matcher's once per shard."""
+        return [spec.name for spec in self.runtime.topology.service_queues()]
 
 
 CONSOLE = web.AppKey("console", Console)
@@ -260,7 +271,17 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def _live_values(console: Console, overview: Overview | None, error: str | None) -> dict[str, Any]:
+def _window(request: web.Request) -> str:
+    window = request.query.get("window", DEFAULT_WINDOW)
+    return window if window in WINDOWS else DEFAULT_WINDOW
+
+
+def _live_values(
+    console: Console,
+    overview: Overview | None,
+    error: str | None,
+    history: History | None = None,
+) -> dict[str, Any]:
     covered = console.throughput.covered_s
     window = (
         "last hour"
@@ -274,37 +295,66 @@ def _live_values(console: Console, overview: Overview | None, error: str | None)
         "refresh_ms": REFRESH_MS,
         "queues": overview.queues if overview else [],
         "dead_letter_queues": overview.dead_letter_queues if overview else [],
-        "browsable": {spec.name for spec in SERVICE_QUEUES},
+        "browsable": set(console.queue_specs()),
         "services": overview.services if overview else [],
         "nodes": overview.nodes if overview else [],
         "connections": overview.connections if overview else None,
         "nodes_error": overview.nodes_error if overview else None,
         "throughput": console.throughput.increase(),
+        "totals": console.throughput.totals(),
         "window": window,
+        "history": history,
+        "windows": list(WINDOWS),
+        "current": overview.current() if overview else None,
     }
+
+
+async def _overview_values(request: web.Request) -> dict[str, Any]:
+    console = _console(request)
+    (overview, error), history = await asyncio.gather(
+        console.overview(), console.charts(_window(request))
+    )
+    return _live_values(console, overview, error, history)
 
 
 async def index(request: web.Request) -> web.StreamResponse:
     console = _console(request)
-    overview, error = await console.overview()
     return console.render(
         "overview",
         authenticated=True,
         csrf=console.csrf(request["sid"]),
-        **_live_values(console, overview, error),
+        fragment="/fragment/overview",
+        **await _overview_values(request),
     )
 
 
 async def fragment(request: web.Request) -> web.StreamResponse:
+    return _console(request).render("live", **await _overview_values(request))
+
+
+async def queues_page(request: web.Request) -> web.StreamResponse:
     console = _console(request)
     overview, error = await console.overview()
-    return console.render("live", **_live_values(console, overview, error))
+    return console.render(
+        "queues",
+        authenticated=True,
+        csrf=console.csrf(request["sid"]),
+        fragment="/fragment/queues",
+        **_live_values(console, overview, error),
+    )
+
+
+async def queues_fragment(request: web.Request) -> web.StreamResponse:
+    console = _console(request)
+    overview, error = await console.overview()
+    return console.render("queues_live", **_live_values(console, overview, error))
 
 
 def _dead_letter_queue(console: Console, service: str) -> str:
-    for spec in SERVICE_QUEUES:
+    topology = console.runtime.topology
+    for spec in topology.service_queues():
         if spec.name == service:
-            return console.runtime.topology.dead_letter_queue(spec)
+            return topology.dead_letter_queue(spec)
     raise web.HTTPNotFound(text="No such dead-letter queue.")
 
 
@@ -402,6 +452,8 @@ def routes(app: web.Application, runtime: Runtime) -> None:
     app.router.add_post("/logout", state_changing(logout))
     app.router.add_get("/", signed_in(index))
     app.router.add_get("/fragment/overview", signed_in(fragment))
+    app.router.add_get("/queues", signed_in(queues_page))
+    app.router.add_get("/fragment/queues", signed_in(queues_fragment))
     app.router.add_get("/dlq/{service}", signed_in(dlq_page))
     app.router.add_post("/dlq/{service}/act", state_changing(dlq_act))
     app.router.add_get("/audit", signed_in(audit_page))

@@ -231,7 +231,7 @@ def read_posting(path: Path) -> JobPosting:
     try:
         raw = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
-        raise CommandError("NotFound", f"{path} does not exist", EXIT_NOINPUT) from None
+        raise CommandError("NoSuchFile", f"{path} does not exist", EXIT_NOINPUT) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise CommandError("BadPosting", f"{path}: not JSON ({exc})", EXIT_DATA) from None
     if not isinstance(raw, dict):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -25,9 +27,12 @@ def run(stack_env, settings, namespace):
         "PASSAPAROLA_BROKER_NAMESPACE": namespace,
     }
 
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, stdin: str | None = None, unset: tuple[str, ...] = (), **overrides: str
+    ) -> subprocess.CompletedProcess[str]:
+        changed = {k: v for k, v in {**env, **overrides}.items() if k not in unset}
         return subprocess.run(
-            [BIN, *args], env=env, capture_output=True, text=True, input=stdin, timeout=60
+            [BIN, *args], env=changed, capture_output=True, text=True, input=stdin, timeout=60
         )
 
     return run
@@ -68,7 +73,7 @@ def test_onboarding_a_company_prints_its_url_and_secret_once(run, pool):
         (("company", "add", "Bad", "--contact-email", "not an address"), 2, "BadCallback"),
         (("members", "import", "/nonexistent.csv"), 66, "NoSuchFile"),
         (("members", "import", "/"), 66, "BadFile"),
-        (("match", "explain", "/nonexistent.json"), 66, "NotFound"),
+        (("match", "explain", "/nonexistent.json"), 66, "NoSuchFile"),
         (("dlq", "replay", "matcher"), 2, "NothingSelected"),
         (("dlq", "replay", "nowhere", "--all"), 2, "UnknownQueue"),
         (("dlq", "forget", "not-a-member-id"), 2, "BadId"),
@@ -86,20 +91,73 @@ def test_mistakes_get_a_named_error_and_exit_code(run, args, code, error):
     assert "Traceback" not in result.stderr
 
 
+def _closed_port() -> int:
+    from tests.helpers import free_port
+
+    return free_port()  # nothing listens there
+
+
+def test_an_unreachable_server_is_exit_69_and_named(run, stack_env):
+    amqp = urlsplit(stack_env["PASSAPAROLA_AMQP_URL"])
+    down = amqp._replace(netloc=f"{amqp.username}:{amqp.password}@127.0.0.1:{_closed_port()}")
+    broker = run("dlq", "list", "matcher", PASSAPAROLA_AMQP_URL=urlunsplit(down))
+    assert broker.returncode == 69
+    assert broker.stderr.startswith("passaparola: BrokerUnavailable: ")
+    db = urlsplit(stack_env["PASSAPAROLA_DATABASE_URL"])
+    gone = db._replace(netloc=f"{db.username}:{db.password}@127.0.0.1:{_closed_port()}")
+    database = run("quarantine", "list", PASSAPAROLA_DATABASE_URL=urlunsplit(gone))
+    assert database.returncode == 69
+    assert database.stderr.startswith("passaparola: DatabaseUnavailable: ")
+    for result in (broker, database):
+        assert "Traceback" not in result.stderr
+        assert "passaparola-local" not in result.stderr  # the URL's password is not echoed
+
+
+def test_a_missing_setting_is_exit_78_and_named(run):
+    result = run("dlq", "list", "matcher", unset=("PASSAPAROLA_AMQP_URL",))
+    assert result.returncode == 78
+    assert result.stderr.startswith(
+        "passaparola: configuration error: PASSAPAROLA_AMQP_URL is missing"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def _readme_exit_table() -> dict[int, str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    rows = re.findall(r"^\| (\d+) \| ([^|]+) \|", readme, flags=re.MULTILINE)
+    return {int(code): meaning.strip() for code, meaning in rows}
+
+
+def test_every_exit_code_in_the_readme_is_in_the_help_and_in_the_code():
+    from services.cli import EXIT_CODES
+    from shared import commands
+    from shared.service import EXIT_CONFIG
+
+    table = _readme_exit_table()
+    assert set(table) == {0, 2, 65, 66, 69, 75, 78}
+    defined = {
+        commands.EXIT_USAGE, commands.EXIT_DATA, commands.EXIT_NOINPUT,
+        commands.EXIT_UNAVAILABLE, commands.EXIT_TEMPFAIL, EXIT_CONFIG,
+    }  # fmt: skip
+    assert set(table) - {0} == defined
+    for code, meaning in table.items():
+        # The help's line starts with the same words as the README's row.
+        first = meaning.split(":")[0].split(",")[0].split(" (")[0]
+        assert re.search(rf"^  {code}\s+{re.escape(first)}", EXIT_CODES, re.MULTILINE), code
+
+
 def test_the_documented_exit_codes_are_the_ones_in_the_help(run):
     """The README's table and ``--help`` name the same codes; help is plain text."""
     from services.cli import build_parser
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
     shown = run("--help")
     assert shown.returncode == 0
-    for code in ("2 usage", "65 bad data", "66 an input file", "69 a server", "78 configuration"):
-        assert code in readme
     for code in (
         "2   usage",
         "65  bad data",
         "66  an input file",
         "69  a server",
+        "75  try again later",
         "78  configuration",
     ):
         assert code in shown.stdout

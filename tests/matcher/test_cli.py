@@ -94,4 +94,4 @@ def test_a_malformed_posting_file_is_a_named_error_with_exit_65(
 def test_a_missing_posting_file_is_named(capsys, monkeypatch, tmp_path):
     code, _, err = run(capsys, monkeypatch, ["match", "explain", str(tmp_path / "nope.json")])
     assert code == 66
-    assert err.startswith("passaparola: NotFound:")
+    assert err.startswith("passaparola: NoSuchFile:")
