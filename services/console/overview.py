@@ -6,6 +6,7 @@ and counters (its /metrics).
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections import deque
@@ -129,11 +130,17 @@ def targets(settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
-def _management(settings: Settings) -> tuple[str, str, aiohttp.BasicAuth]:
+def _management(settings: Settings) -> tuple[str, str, dict[str, str]]:
+    """The management API's base URL, our vhost, and the headers that sign in.
+
+    The Basic credentials are written by hand: aiohttp deprecates both
+    ``BasicAuth`` and ``auth=`` in favour of a helper older releases lack.
+    """
     parts = urlsplit(settings.amqp_url)
     vhost = unquote(parts.path.lstrip("/")) or "/"
-    auth = aiohttp.BasicAuth(unquote(parts.username or "guest"), unquote(parts.password or ""))
-    return settings.rabbitmq_management_url.rstrip("/") + "/api", vhost, auth
+    login = f"{unquote(parts.username or 'guest')}:{unquote(parts.password or '')}"
+    headers = {"Authorization": "Basic " + base64.b64encode(login.encode()).decode("ascii")}
+    return settings.rabbitmq_management_url.rstrip("/") + "/api", vhost, headers
 
 
 def _classify(name: str, namespace: str) -> tuple[str, str, str]:
@@ -161,11 +168,11 @@ def _rate(stats: dict[str, object], key: str) -> float:
 
 
 async def queues(http: aiohttp.ClientSession, settings: Settings) -> list[QueueRow]:
-    api, vhost, auth = _management(settings)
+    api, vhost, headers = _management(settings)
     namespace = settings.broker_namespace
     try:
         async with http.get(
-            f"{api}/queues/{quote(vhost, safe='')}", auth=auth, timeout=TIMEOUT
+            f"{api}/queues/{quote(vhost, safe='')}", headers=headers, timeout=TIMEOUT
         ) as resp:
             if resp.status in (401, 403):
                 raise ManagementUnavailable(
@@ -266,8 +273,8 @@ async def service_figures(http: aiohttp.ClientSession, name: str, url: str) -> S
 
 
 async def _get(http: aiohttp.ClientSession, settings: Settings, path: str) -> object:
-    api, _, auth = _management(settings)
-    async with http.get(f"{api}/{path}", auth=auth, timeout=TIMEOUT) as resp:
+    api, _, headers = _management(settings)
+    async with http.get(f"{api}/{path}", headers=headers, timeout=TIMEOUT) as resp:
         if resp.status != 200:
             raise ManagementUnavailable(f"RabbitMQ's management API answered {resp.status}")
         result: object = await resp.json()
