@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from services.matcher import queries
 from services.matcher.index import MemberIndex
@@ -74,9 +76,10 @@ class LiveIndex:
         self._loading = asyncio.Lock()
         self._postings: dict[tuple[str, int], PreparedPosting] = {}
         self._held: set[str] = set()  # members held in quarantine by this index
-        # Members a batch resolved, by id: (profile as stored, resolution),
-        # for the next sync, which reads the same rows back (``resolve``).
-        self._resolved: dict[str, tuple[MemberChanged, PreparedMember]] = {}
+        # Members a batch resolved, by id: the profile as the table returns
+        # it, decoded, and resolved; for the next sync, which reads the same
+        # rows back (``resolve``).
+        self._resolved: dict[str, tuple[Any, MemberChanged, PreparedMember]] = {}
 
     @property
     def matcher(self) -> TitleMatcher:
@@ -151,7 +154,14 @@ class LiveIndex:
             # Two cursors: an erasure deletes the member's row and is final, so
             # the order between the two feeds does not matter.
             while True:
-                rows = await queries.members_since(conn, self.seq, BATCH, self.shard, self.shards)
+                rows = await queries.members_since(
+                    conn,
+                    self.seq,
+                    BATCH,
+                    self.shard,
+                    self.shards,
+                    {m: (raw, member) for m, (raw, member, _) in self._resolved.items()},
+                )
                 for row in rows:
                     await self._apply(conn, row)
                     self.seq = max(self.seq, row.seq)
@@ -192,8 +202,9 @@ class LiveIndex:
             if row.profile is None:
                 raise UnreadableProfile(row.problem or "unreadable")
             cached = self._resolved.get(row.member_id)
-            # Only for the very profile resolved: the row is the truth.
-            prepared = cached[1] if cached is not None and cached[0] == row.profile else None
+            # Only for the very profile resolved (members_since hands back the
+            # same object when the row holds it): the row is the truth.
+            prepared = cached[2] if cached is not None and cached[1] is row.profile else None
             self.index.upsert(row.profile, prepared)  # an opted-out member is removed
         except Exception as exc:
             reason = row.problem if row.profile is None and row.problem else type(exc).__name__
@@ -224,8 +235,11 @@ class LiveIndex:
         sync, which then indexes the member's row without resolving it again
         if the row holds this very profile (a batch's members, once each)."""
         prepared = prepare_member(member, self.matcher)
-        stored = dataclasses.replace(member, sealed_contact=None)  # as queries.member_profile
-        self._resolved[member.member_id] = (stored, prepared)
+        # As the table returns it (jsonb, decoded by the pool's codec) and as
+        # queries.members_since decodes it: without the sealed contact.
+        raw = json.loads(json.dumps(queries.member_profile(member)))
+        stored = dataclasses.replace(member, sealed_contact=None)
+        self._resolved[member.member_id] = (raw, stored, prepared)
         return prepared
 
     def prepared(self, posting: JobPosting) -> PreparedPosting:

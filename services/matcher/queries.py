@@ -283,11 +283,18 @@ async def erase_member(conn: Connection, member_id: str) -> None:
 
 
 async def members_since(
-    conn: Connection, seq: int, limit: int, shard: int = 0, shards: int = 1
+    conn: Connection,
+    seq: int,
+    limit: int,
+    shard: int = 0,
+    shards: int = 1,
+    known: Mapping[str, tuple[Any, MemberChanged]] | None = None,
 ) -> list[MemberRow]:
-    """The feed of member rows after ``seq``: of one shard's buckets only."""
+    """The feed of member rows after ``seq``: of one shard's buckets only.
+    ``known``: profiles decoded already, by member id (as stored, decoded);
+    a row that holds the very same stored profile is not decoded again."""
     rows = await conn.fetch(MEMBERS_SINCE, seq, limit, shard, shards)
-    return [_member_row(r) for r in rows]
+    return [_member_row(r, known) for r in rows]
 
 
 async def member_row(conn: Connection, member_id: str) -> MemberRow | None:
@@ -295,7 +302,12 @@ async def member_row(conn: Connection, member_id: str) -> MemberRow | None:
     return None if row is None else _member_row(row)
 
 
-def _member_row(r: Record) -> MemberRow:
+def _member_row(
+    r: Record, known: Mapping[str, tuple[Any, MemberChanged]] | None = None
+) -> MemberRow:
+    found = None if known is None else known.get(r["member_id"])
+    if found is not None and found[0] == r["profile"]:
+        return MemberRow(r["member_id"], r["opted_in"], found[1], r["seq"])
     try:
         profile = MemberChanged.from_json(r["profile"])
     except Exception as exc:  # one stored profile must not stop the whole index
