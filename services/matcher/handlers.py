@@ -432,15 +432,18 @@ async def on_members_changed(live: LiveIndex, events: list[Envelope], conn: Conn
         known = latest.get(member.member_id)
         # An equal revision is stale one by one: the first one stays.
         if known is None or member.revision > known.revision:
+            # Members are re-evaluated in the order of their latest change,
+            # as one by one (they compete for the postings' caps).
+            latest.pop(member.member_id, None)
             latest[member.member_id] = member
-    ids = sorted(latest)
+    ids = list(latest)
     await live.lock_members(conn, ids)
     erased = await queries.erased_among(conn, ids)
     revisions = await queries.member_revisions(conn, ids)
     fresh = [
-        latest[m]
-        for m in ids
-        if m not in erased and (m not in revisions or latest[m].revision > revisions[m])
+        member
+        for m, member in latest.items()
+        if m not in erased and (m not in revisions or member.revision > revisions[m])
     ]
     await queries.upsert_members(conn, fresh)
     counts = await reevaluate_members(live, conn, fresh)
