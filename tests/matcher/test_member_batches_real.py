@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
@@ -125,7 +126,7 @@ async def test_a_batch_applies_what_one_by_one_applies(pool: Pool):
     """The same changes, one by one and in one batch, on two fresh sets of
     tables: the same members, revisions and matches."""
 
-    async def run(batched: bool) -> tuple[list[tuple], list[tuple]]:
+    async def run(batched: bool) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         live = LiveIndex()
         handle = make_handler(live)
         changes = [
