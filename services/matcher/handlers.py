@@ -43,6 +43,7 @@ from shared.events import (
     Ping,
 )
 from shared.outbox import enqueue
+from shared.revisions import latest_per_member
 
 log = logs.get_logger(__name__)
 
@@ -426,16 +427,15 @@ async def on_members_changed(live: LiveIndex, events: list[Envelope], conn: Conn
     ``on_member_changed`` for each, with the reads made once for all. Per
     member, only the latest revision counts: the older ones would be ignored
     one by one after it, and their effects before it overwritten."""
-    latest: dict[str, MemberChanged] = {}
-    for event in events:
-        member = event.payload(MemberChanged)
-        known = latest.get(member.member_id)
-        # An equal revision is stale one by one: the first one stays.
-        if known is None or member.revision > known.revision:
-            # Members are re-evaluated in the order of their latest change,
-            # as one by one (they compete for the postings' caps).
-            latest.pop(member.member_id, None)
-            latest[member.member_id] = member
+    # An equal revision is stale one by one (``member_revision`` <=): the
+    # first stays. Members are re-evaluated in the order of their latest
+    # change, as one by one (they compete for the postings' caps).
+    latest = {
+        m.member_id: m
+        for m in latest_per_member(
+            (event.payload(MemberChanged) for event in events), equal_replaces=False
+        )
+    }
     ids = list(latest)
     await live.lock_members(conn, ids)
     erased = await queries.erased_among(conn, ids)

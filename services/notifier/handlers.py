@@ -28,6 +28,7 @@ from shared.events import (
     Ping,
     ReferralSettled,
 )
+from shared.revisions import latest_per_member
 
 log = logs.get_logger(__name__)
 
@@ -102,16 +103,12 @@ def make_batch_handlers(clock: Clock = _utcnow) -> dict[str, BatchHandler]:
     effect of ``on_member_changed`` for each member's latest revision."""
 
     async def on_members_changed(events: list[Envelope], conn: Connection) -> None:
-        latest: dict[str, MemberChanged] = {}
-        for event in events:
-            member = event.payload(MemberChanged)
-            known = latest.get(member.member_id)
-            # An equal revision is applied again one by one: the later one wins.
-            if known is None or member.revision >= known.revision:
-                latest[member.member_id] = member
+        # An equal revision is applied again one by one (the upsert's >=).
+        latest = latest_per_member(
+            (event.payload(MemberChanged) for event in events), equal_replaces=True
+        )
         applied = await queries.upsert_members(
-            conn,
-            [(m, planning.parse_pause(m.paused_until, m.timezone)) for m in latest.values()],
+            conn, [(m, planning.parse_pause(m.paused_until, m.timezone)) for m in latest]
         )
         now = clock()
         await queries.cancel_members_pending(
