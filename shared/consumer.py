@@ -14,6 +14,18 @@ A process that dies mid-message leaves it unacked: RabbitMQ redelivers it, and
 dead-letters it itself after ``x-delivery-limit`` crashes.
 
 Handlers stay short and never catch broadly: raising is how they ask for a retry.
+
+Batches, for event types whose handler can take many events at once (member
+changes: an import sends them by the ten thousand). Messages of such a type
+are collected: whatever is ready is taken, up to ``batch_size`` (a few
+milliseconds' wait at most, never for a batch to fill). One transaction
+records every id in the inbox with one statement, applies the batch handler
+to the new ones only (each id once, in arrival order), and commits; each
+message is acked after. A batch that fails for any reason is rolled back whole
+and its messages go through the one-by-one path above, so a poison event is
+isolated, retried or dead-lettered exactly as it would be alone, and the
+others are applied once. Other types on the same queue keep the one-by-one
+path, as many at once as ``prefetch``.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,10 +54,15 @@ FAILED_AT_HEADER = "x-passaparola-failed-at"
 MAX_REASON = 500
 
 Handler = Callable[[Envelope, Connection], Awaitable[None]]
+# Many events of one type, in arrival order, each id new to the inbox.
+BatchHandler = Callable[[list[Envelope], Connection], Awaitable[None]]
 
 
 # How long one close or cancel on the broker may take at shutdown.
 CLOSE_TIMEOUT_S = 5.0
+# How long a batch waits for more messages once one is in hand: long enough
+# for what the broker has already sent to arrive, short next to the work.
+BATCH_WAIT_S = 0.005
 
 
 class Poison(Exception):
@@ -62,6 +79,8 @@ class Consumer:
         pool: Pool,
         inbox_table: str,
         prefetch: int = 16,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
+        batch_size: int = 1,
     ) -> None:
         self.spec = spec
         self.topology = topology
@@ -71,7 +90,15 @@ class Consumer:
         # Consumers that share an inbox table but must each handle every event
         # (matcher shards) record "<scope>:<event id>" instead of the id.
         self.inbox_prefix = "" if spec.inbox_scope is None else f"{spec.inbox_scope}:"
-        self.prefetch = prefetch
+        # With a batch size of 1 every message takes the one-by-one path.
+        self.batch_handlers = dict(batch_handlers or {}) if batch_size > 1 else {}
+        self.batch_size = batch_size
+        # The broker must be able to hand over a full batch while the one
+        # before is being applied; the one-by-one path keeps its own limit.
+        self.prefetch = max(prefetch, 2 * batch_size) if self.batch_handlers else prefetch
+        self._singles = asyncio.Semaphore(prefetch)
+        self._pending: list[tuple[AbstractIncomingMessage, Envelope]] = []
+        self._drainer: asyncio.Task[None] | None = None
         self.queue_name = topology.queue(spec)
         self.outcomes: Counter[str] = Counter()
         metrics.prepare_consumer(spec.name)
@@ -115,12 +142,114 @@ class Consumer:
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._in_flight += 1
         self._idle.clear()
+        event = self._batchable(message)
+        if event is not None:
+            self._pending.append((message, event))
+            if self._drainer is None or self._drainer.done():
+                self._drainer = asyncio.create_task(self._drain())
+            return
         try:
-            await self._process(message)
+            async with self._singles:
+                await self._process(message)
         finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            self._done(1)
+
+    def _done(self, count: int) -> None:
+        self._in_flight -= count
+        if self._in_flight == 0:
+            self._idle.set()
+
+    def _batchable(self, message: AbstractIncomingMessage) -> Envelope | None:
+        """The event, when its type is handled in batches (a message that
+        does not decode takes the one-by-one path, which dead-letters it)."""
+        if message.type not in self.batch_handlers:
+            return None
+        try:
+            event = Envelope.decode(message.body)
+        except ContractError:
+            return None
+        return event if event.type in self.batch_handlers else None
+
+    async def _drain(self) -> None:
+        """Apply the collected messages, one batch at a time, until none is left."""
+        while self._pending:
+            if len(self._pending) < self.batch_size:
+                await asyncio.sleep(BATCH_WAIT_S)
+            batch = self._pending[: self.batch_size]
+            del self._pending[: self.batch_size]
+            try:
+                await self._process_batch(batch)
+            except Exception as exc:  # never lose the drainer: the messages stay unacked
+                log.error("batch not settled", error=type(exc).__name__, size=len(batch))
+            finally:
+                self._done(len(batch))
+
+    async def _process_batch(self, batch: list[tuple[AbstractIncomingMessage, Envelope]]) -> None:
+        # Runs of one type, in arrival order: each run is one handler's batch.
+        runs: list[list[tuple[AbstractIncomingMessage, Envelope]]] = []
+        for item in batch:
+            if runs and runs[-1][0][1].type == item[1].type:
+                runs[-1].append(item)
+            else:
+                runs.append([item])
+        for run in runs:
+            if len(run) == 1:
+                await self._process(run[0][0])
+                continue
+            started = time.perf_counter()
+            try:
+                outcomes = await self._handle_batch(run)
+            except Exception as exc:
+                # Rolled back whole: one by one, each message meets its own fate.
+                log.warning(
+                    "batch failed; handling its messages one by one",
+                    queue=self.queue_name,
+                    error=_describe(exc),
+                    size=len(run),
+                )
+                for message, _event in run:
+                    await self._process(message)
+                continue
+            elapsed = time.perf_counter() - started
+            for outcome in outcomes:
+                self.outcomes[outcome] += 1
+                metrics.observe_consumed(self.spec.name, outcome, elapsed / len(run))
+            logs.bind(queue=self.queue_name, event_type=run[0][1].type)
+            log.info(
+                "batch handled",
+                size=len(run),
+                ok=outcomes.count("ok"),
+                duplicate=outcomes.count("duplicate"),
+                duration_ms=round(elapsed * 1000, 2),
+            )
+
+    async def _handle_batch(self, run: list[tuple[AbstractIncomingMessage, Envelope]]) -> list[str]:
+        """One transaction for the run; each message's outcome, in order."""
+        handler = self.batch_handlers[run[0][1].type]
+        keys = [self.inbox_prefix + event.id for _message, event in run]
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"INSERT INTO {self.inbox_table} (event_id, event_type)"  # noqa: S608 - table name is ours, not input
+                " SELECT * FROM unnest($1::text[], $2::text[])"
+                " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                keys,
+                [event.type for _message, event in run],
+            )
+            new = {r["event_id"] for r in rows}
+            outcomes: list[str] = []
+            fresh: list[Envelope] = []
+            for key, (_message, event) in zip(keys, run, strict=True):
+                # The same id twice in one run: the second is a redelivery.
+                first = key in new
+                new.discard(key)
+                outcomes.append("ok" if first else "duplicate")
+                if first:
+                    fresh.append(event)
+            if fresh:
+                await handler(fresh, conn)
+        for message, _event in run:
+            await self._settle(message.ack())
+        return outcomes
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()

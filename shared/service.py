@@ -16,7 +16,7 @@ import contextlib
 import functools
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
 from shared import db, logs, metrics, migrations, quarantine
-from shared.consumer import Consumer, Handler
+from shared.consumer import BatchHandler, Consumer, Handler
 from shared.http import Check, ProblemAppRunner, liveness_route, problem_middleware
 from shared.operator_http import operator_routes, start_operator_site
 from shared.outbox import OutboxRelay
@@ -65,6 +65,8 @@ class ServiceSpec:
     # A queue, or how to find it in the settings (a matcher shard's).
     queue: QueueSpec | Callable[[Settings], QueueSpec] | None = None
     handler: Callable[[Runtime], Handler] | None = None
+    # Event types applied many at once (``shared.consumer``), with their handlers.
+    batch_handlers: Callable[[Runtime], Mapping[str, BatchHandler]] | None = None
     routes: Callable[[web.Application, Runtime], None] | None = None
     background: tuple[Callable[[Runtime, asyncio.Event], Coroutine[Any, Any, None]], ...] = ()
     relay: bool = True
@@ -218,6 +220,8 @@ async def serve(spec: ServiceSpec, settings: Settings) -> None:
             pool=pool,
             inbox_table=f"{spec.schema}.inbox",
             prefetch=settings.prefetch,
+            batch_handlers=None if spec.batch_handlers is None else spec.batch_handlers(runtime),
+            batch_size=settings.consumer_batch,
         )
         await consumer.start(connection)
     for name, job in jobs.items():

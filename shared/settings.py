@@ -282,6 +282,13 @@ VARIABLES: tuple[Variable, ...] = (
         "Unacknowledged messages a consumer holds at once (its concurrency).",
     ),
     Variable(
+        "consumer_batch",
+        _int_range(1, 1000),
+        "200",
+        "Most messages of a batchable event type (member changes) a consumer applies "
+        "in one transaction; 1: one by one.",
+    ),
+    Variable(
         "delivery_limit",
         _int_range(1, 100),
         "5",
@@ -467,6 +474,7 @@ class Settings:
     db_pool_min: int
     db_pool_max: int
     prefetch: int
+    consumer_batch: int
     delivery_limit: int
     retry_delays_ms: tuple[int, ...]
     task_restart_delays_ms: tuple[int, ...]

@@ -23,10 +23,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 
 from services.matcher import declines, queries
+from services.matcher.index import MemberIndex
 from services.matcher.live import LiveIndex
 from services.matcher.scoring import Match, prepare_member, score
 from shared import logs, metrics
-from shared.consumer import Handler, dispatch
+from shared.consumer import BatchHandler, Handler, dispatch
 from shared.db import Connection
 from shared.events import (
     Envelope,
@@ -42,6 +43,7 @@ from shared.events import (
     Ping,
 )
 from shared.outbox import enqueue
+from shared.revisions import latest_per_member
 
 log = logs.get_logger(__name__)
 
@@ -420,6 +422,110 @@ async def on_member_changed(live: LiveIndex, event: Envelope, conn: Connection) 
     await reevaluate_member(live, conn, member)
 
 
+async def on_members_changed(live: LiveIndex, events: list[Envelope], conn: Connection) -> None:
+    """Many member changes in one transaction (an import): the effect of
+    ``on_member_changed`` for each, with the reads made once for all. Per
+    member, only the latest revision counts: the older ones would be ignored
+    one by one after it, and their effects before it overwritten."""
+    # An equal revision is stale one by one (``member_revision`` <=): the
+    # first stays. Members are re-evaluated in the order of their latest
+    # change, as one by one (they compete for the postings' caps).
+    latest = {
+        m.member_id: m
+        for m in latest_per_member(
+            (event.payload(MemberChanged) for event in events), equal_replaces=False
+        )
+    }
+    ids = list(latest)
+    await live.lock_members(conn, ids)
+    erased = await queries.erased_among(conn, ids)
+    revisions = await queries.member_revisions(conn, ids)
+    fresh = [
+        member
+        for m, member in latest.items()
+        if m not in erased and (m not in revisions or member.revision > revisions[m])
+    ]
+    await queries.upsert_members(conn, fresh)
+    counts = await reevaluate_members(live, conn, fresh)
+    log.info(
+        "member changes applied",
+        events=len(events),
+        applied=len(fresh),
+        erased_ignored=len(erased),
+        stale_ignored=len(ids) - len(fresh) - len(erased),
+        told=counts[0],
+        withdrawn=counts[1],
+    )
+
+
+async def reevaluate_members(
+    live: LiveIndex, conn: Connection, members: Sequence[MemberChanged]
+) -> tuple[int, int]:
+    """``reevaluate_member`` for many members, in the order given: the open
+    postings are read once, and each is scored against the opted-in members
+    through an index of those members (the same scorer, on the candidates
+    only); caps are kept as if the members came one after the other.
+    Returns (told, withdrawn)."""
+    weights = live.weights
+    fits: dict[str, list[tuple[JobPosting, Match]]] = {m.member_id: [] for m in members}
+    opted = [m for m in members if m.opted_in]
+    if opted:
+        said = await queries.declines_of(conn, [m.member_id for m in opted])
+        batch = MemberIndex(live.matcher, weights)
+        for member in opted:
+            batch.upsert(member, live.resolve(member))
+        today = datetime.now(UTC).date()
+        for posting in await queries.open_postings(conn):
+            if expired(posting, today):
+                continue
+            ready = live.prepared(posting)
+            for member_id, result in batch.match(posting, prepared=ready).matches:
+                kept = declines.adjusted(
+                    result,
+                    posting.posting_id,
+                    posting.company_id,
+                    ready,
+                    said.get(member_id, []),
+                    weights,
+                )
+                if kept is not None:
+                    fits[member_id].append((posting, kept))
+    for found in fits.values():
+        found.sort(key=lambda item: (-item[1].score, item[0].posting_id))
+    await live.lock_matches(conn)
+    ids = [m.member_id for m in members]
+    existing = await queries.matches_of_members(conn, ids)
+    recent = await queries.recent_matches_per_member(conn, ids, weights.member_cap_days)
+    fitting = {p.posting_id for found in fits.values() for p, _ in found}
+    load = await queries.active_matches_per_posting(conn, sorted(fitting))
+    told = withdrawn = 0
+    for member in members:
+        rows = {r.posting_id: r for r in existing.get(member.member_id, [])}
+        budget = weights.member_cap - recent.get(member.member_id, 0)
+        for posting, match in fits[member.member_id]:
+            row = rows.get(posting.posting_id)
+            if row is not None and row.state == "active":
+                continue
+            if load.get(posting.posting_id, 0) >= weights.posting_cap or (
+                row is None and budget <= 0
+            ):
+                continue
+            await _tell(conn, row, posting, member.member_id, match)
+            load[posting.posting_id] = load.get(posting.posting_id, 0) + 1
+            budget -= row is None
+            told += 1
+        mine = {p.posting_id for p, _ in fits[member.member_id]}
+        reason = "no_longer_fits" if member.opted_in else "opted_out"
+        for row in rows.values():
+            if row.state == "active" and row.posting_id not in mine:
+                await _withdraw(conn, row, reason)
+                withdrawn += 1
+                # The next member sees the room this one left (as one by one).
+                if row.posting_id in fitting:
+                    load[row.posting_id] = load.get(row.posting_id, 0) - 1
+    return told, withdrawn
+
+
 async def on_member_erased(live: LiveIndex, event: Envelope, conn: Connection) -> None:
     erased = event.payload(MemberErased)
     await live.lock_member(conn, erased.member_id)
@@ -482,3 +588,8 @@ def make_handler(live: LiveIndex) -> Handler:
             Ping.TYPE: on_ping,
         }
     )
+
+
+def make_batch_handlers(live: LiveIndex) -> dict[str, BatchHandler]:
+    """The matcher's batch handlers (``shared.consumer``), bound to its member index."""
+    return {MemberChanged.TYPE: functools.partial(on_members_changed, live)}

@@ -149,11 +149,12 @@ class MemberIndex:
 
     # --- updates -------------------------------------------------------------------------
 
-    def upsert(self, member: MemberLike) -> None:
-        """Add or replace a member; a member who opted out is removed."""
+    def upsert(self, member: MemberLike, prepared: PreparedMember | None = None) -> None:
+        """Add or replace a member; a member who opted out is removed.
+        ``prepared``: the member already resolved with this index's matcher."""
         self.remove(member.member_id)
         if member.opted_in:
-            self._add(prepare_member(member, self.matcher))
+            self._add(prepare_member(member, self.matcher) if prepared is None else prepared)
 
     def _add(self, member: PreparedMember) -> None:
         slot = len(self._members)
@@ -291,15 +292,22 @@ class MemberIndex:
                 out.add(member.member_id)
         return out
 
-    def match(self, posting: PostingLike, limit: int | None = None) -> MatchRun:
+    def match(
+        self,
+        posting: PostingLike,
+        limit: int | None = None,
+        prepared: PreparedPosting | None = None,
+    ) -> MatchRun:
         """Score the candidates of a posting; matches best first.
 
         With ``limit``, only the best ``limit`` matches are scored in full
         (ties broken by index order): the vectorised pass computes every
         candidate's score with the same formula, and only the best pass
         through ``scoring.score`` (which also applies the company rule).
+        ``prepared``: the posting already resolved with this index's matcher.
         """
-        prepared = prepare_posting(posting, self.matcher)
+        if prepared is None:
+            prepared = prepare_posting(posting, self.matcher)
         vector = self._vector_pass(prepared)
         if vector is None:
             return self._exact(prepared, self.candidate_slots(prepared), limit)

@@ -30,17 +30,24 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from services.matcher import queries
 from services.matcher.index import MemberIndex
-from services.matcher.scoring import PreparedPosting, prepare_posting
+from services.matcher.scoring import (
+    PreparedMember,
+    PreparedPosting,
+    prepare_member,
+    prepare_posting,
+)
 from services.matcher.taxonomy import Role, Taxonomy, default_taxonomy
 from services.matcher.titles import TitleMatcher, default_matcher
 from services.matcher.weights import DEFAULT_WEIGHTS, Weights
 from shared import logs, metrics, quarantine
 from shared.db import Connection, Pool
-from shared.events import JobPosting
+from shared.events import JobPosting, MemberChanged
 from shared.topology import shard_of
 
 log = logs.get_logger(__name__)
@@ -69,6 +76,10 @@ class LiveIndex:
         self._loading = asyncio.Lock()
         self._postings: dict[tuple[str, int], PreparedPosting] = {}
         self._held: set[str] = set()  # members held in quarantine by this index
+        # Members a batch resolved, by id: the profile as the table returns
+        # it, decoded, and resolved; for the next sync, which reads the same
+        # rows back (``resolve``).
+        self._resolved: dict[str, tuple[Any, MemberChanged, PreparedMember]] = {}
 
     @property
     def matcher(self) -> TitleMatcher:
@@ -99,6 +110,19 @@ class LiveIndex:
         else:
             await self.lock_and_sync(conn)
 
+    async def lock_members(self, conn: Connection, member_ids: Iterable[str]) -> None:
+        """``lock_member`` for many members at once: each owner's lock once,
+        in shard order (two processes locking shards in the same order cannot
+        deadlock), this index's own with its catch-up."""
+        if not self.sharded:
+            await self.lock_and_sync(conn)
+            return
+        for shard in sorted({shard_of(m, self.shards) for m in member_ids}):
+            if shard == self.shard:
+                await self.lock_and_sync(conn)
+            else:
+                await queries.lock_shard(conn, shard)
+
     async def lock_matches(self, conn: Connection) -> None:
         """Before reading caps and writing matches. Without shards the
         matcher's one lock is already held; with shards, the global lock is
@@ -121,6 +145,7 @@ class LiveIndex:
                 self.taxonomy_version = version
                 self.index = MemberIndex(matcher, self.weights)
                 self._postings.clear()
+                self._resolved.clear()  # resolved with the matcher replaced here
                 self.seq = self.erased_seq = 0
                 # Held by an earlier process: cleared here once they index.
                 held = await quarantine.held_ids(conn, INDEX_TASK)
@@ -129,7 +154,14 @@ class LiveIndex:
             # Two cursors: an erasure deletes the member's row and is final, so
             # the order between the two feeds does not matter.
             while True:
-                rows = await queries.members_since(conn, self.seq, BATCH, self.shard, self.shards)
+                rows = await queries.members_since(
+                    conn,
+                    self.seq,
+                    BATCH,
+                    self.shard,
+                    self.shards,
+                    {m: (raw, member) for m, (raw, member, _) in self._resolved.items()},
+                )
                 for row in rows:
                     await self._apply(conn, row)
                     self.seq = max(self.seq, row.seq)
@@ -140,6 +172,9 @@ class LiveIndex:
                 applied += len(rows) + len(erased)
                 if len(rows) < BATCH and len(erased) < BATCH:
                     break
+            # What was resolved before this sync and not met in it was rolled
+            # back, or belongs to another shard: never read again.
+            self._resolved.clear()
             if self._held:
                 await self._retry_released(conn)
             if not self.loaded:
@@ -166,7 +201,11 @@ class LiveIndex:
         try:
             if row.profile is None:
                 raise UnreadableProfile(row.problem or "unreadable")
-            self.index.upsert(row.profile)  # an opted-out member is removed
+            cached = self._resolved.get(row.member_id)
+            # Only for the very profile resolved (members_since hands back the
+            # same object when the row holds it): the row is the truth.
+            prepared = cached[2] if cached is not None and cached[1] is row.profile else None
+            self.index.upsert(row.profile, prepared)  # an opted-out member is removed
         except Exception as exc:
             reason = row.problem if row.profile is None and row.problem else type(exc).__name__
             self.index.remove(row.member_id)
@@ -190,6 +229,18 @@ class LiveIndex:
             row = await queries.member_row(conn, member_id)
             if row is not None:
                 await self._apply(conn, row)
+
+    def resolve(self, member: MemberChanged) -> PreparedMember:
+        """A member resolved with this index's matcher. Kept until the next
+        sync, which then indexes the member's row without resolving it again
+        if the row holds this very profile (a batch's members, once each)."""
+        prepared = prepare_member(member, self.matcher)
+        # As the table returns it (jsonb, decoded by the pool's codec) and as
+        # queries.members_since decodes it: without the sealed contact.
+        raw = json.loads(json.dumps(queries.member_profile(member)))
+        stored = dataclasses.replace(member, sealed_contact=None)
+        self._resolved[member.member_id] = (raw, stored, prepared)
+        return prepared
 
     def prepared(self, posting: JobPosting) -> PreparedPosting:
         """A posting resolved once per revision (member changes score against all open ones)."""

@@ -51,6 +51,10 @@ MEMBER_ROW = "SELECT member_id, opted_in, profile, seq FROM matcher.members WHER
 ERASED_SINCE = """
 SELECT member_id, seq FROM matcher.erased_members WHERE seq > $1 ORDER BY seq LIMIT $2
 """
+MEMBER_REVISIONS = """
+SELECT member_id, revision FROM matcher.members WHERE member_id = ANY($1::text[])
+"""
+ERASED_AMONG = "SELECT member_id FROM matcher.erased_members WHERE member_id = ANY($1::text[])"
 ALL_MEMBERS = "SELECT profile FROM matcher.members ORDER BY member_id"
 
 # --- postings --------------------------------------------------------------------------------
@@ -84,6 +88,10 @@ WHERE posting_id = $1
 MATCHES_OF_MEMBER = """
 SELECT match_id::text, posting_id, member_id, state, reason FROM matcher.matches
 WHERE member_id = $1
+"""
+MATCHES_OF_MEMBERS = """
+SELECT match_id::text, posting_id, member_id, state, reason FROM matcher.matches
+WHERE member_id = ANY($1::text[])
 """
 INSERT_MATCH = """
 INSERT INTO matcher.matches
@@ -250,6 +258,24 @@ async def upsert_member(conn: Connection, member: MemberChanged) -> None:
     )
 
 
+async def member_revisions(conn: Connection, member_ids: Sequence[str]) -> dict[str, int]:
+    rows = await conn.fetch(MEMBER_REVISIONS, list(member_ids))
+    return {r["member_id"]: int(r["revision"]) for r in rows}
+
+
+async def erased_among(conn: Connection, member_ids: Sequence[str]) -> set[str]:
+    return {r["member_id"] for r in await conn.fetch(ERASED_AMONG, list(member_ids))}
+
+
+async def upsert_members(conn: Connection, members: Sequence[MemberChanged]) -> None:
+    """``upsert_member`` for many, in one round trip; each row takes its own
+    ``seq``, in the order given."""
+    await conn.executemany(
+        UPSERT_MEMBER,
+        [(m.member_id, m.revision, m.opted_in, member_profile(m)) for m in members],
+    )
+
+
 async def erase_member(conn: Connection, member_id: str) -> None:
     await conn.execute(ERASE_MEMBER, member_id)
     await conn.execute(DELETE_MEMBER_MATCHES, member_id)
@@ -257,11 +283,18 @@ async def erase_member(conn: Connection, member_id: str) -> None:
 
 
 async def members_since(
-    conn: Connection, seq: int, limit: int, shard: int = 0, shards: int = 1
+    conn: Connection,
+    seq: int,
+    limit: int,
+    shard: int = 0,
+    shards: int = 1,
+    known: Mapping[str, tuple[Any, MemberChanged]] | None = None,
 ) -> list[MemberRow]:
-    """The feed of member rows after ``seq``: of one shard's buckets only."""
+    """The feed of member rows after ``seq``: of one shard's buckets only.
+    ``known``: profiles decoded already, by member id (as stored, decoded);
+    a row that holds the very same stored profile is not decoded again."""
     rows = await conn.fetch(MEMBERS_SINCE, seq, limit, shard, shards)
-    return [_member_row(r) for r in rows]
+    return [_member_row(r, known) for r in rows]
 
 
 async def member_row(conn: Connection, member_id: str) -> MemberRow | None:
@@ -269,7 +302,12 @@ async def member_row(conn: Connection, member_id: str) -> MemberRow | None:
     return None if row is None else _member_row(row)
 
 
-def _member_row(r: Record) -> MemberRow:
+def _member_row(
+    r: Record, known: Mapping[str, tuple[Any, MemberChanged]] | None = None
+) -> MemberRow:
+    found = None if known is None else known.get(r["member_id"])
+    if found is not None and found[0] == r["profile"]:
+        return MemberRow(r["member_id"], r["opted_in"], found[1], r["seq"])
     try:
         profile = MemberChanged.from_json(r["profile"])
     except Exception as exc:  # one stored profile must not stop the whole index
@@ -323,6 +361,15 @@ async def matches_of_posting(conn: Connection, posting_id: str) -> list[MatchRow
 
 async def matches_of_member(conn: Connection, member_id: str) -> list[MatchRow]:
     return _match_rows(await conn.fetch(MATCHES_OF_MEMBER, member_id))
+
+
+async def matches_of_members(
+    conn: Connection, member_ids: Sequence[str]
+) -> dict[str, list[MatchRow]]:
+    out: dict[str, list[MatchRow]] = {}
+    for row in _match_rows(await conn.fetch(MATCHES_OF_MEMBERS, list(member_ids))):
+        out.setdefault(row.member_id, []).append(row)
+    return out
 
 
 async def insert_match(

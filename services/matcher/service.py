@@ -74,5 +74,6 @@ SPEC = ServiceSpec(
     operator_port=lambda settings: settings.matcher_operator_port,
     queue=shard_queue,
     handler=make_handler,
+    batch_handlers=lambda runtime: handlers.make_batch_handlers(live_index(runtime)),
     background=(build_index, scheduled(privacy.purge)),
 )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from services.notifier import consent, planning, privacy, queries
 from shared import logs
-from shared.consumer import Handler
+from shared.consumer import BatchHandler, Handler
 from shared.db import Connection
 from shared.events import (
     Envelope,
@@ -28,6 +28,7 @@ from shared.events import (
     Ping,
     ReferralSettled,
 )
+from shared.revisions import latest_per_member
 
 log = logs.get_logger(__name__)
 
@@ -97,4 +98,29 @@ def make_handlers(clock: Clock = _utcnow) -> dict[str, Handler]:
     }
 
 
+def make_batch_handlers(clock: Clock = _utcnow) -> dict[str, BatchHandler]:
+    """Member changes many at once (an import sends them by the thousand): the
+    effect of ``on_member_changed`` for each member's latest revision."""
+
+    async def on_members_changed(events: list[Envelope], conn: Connection) -> None:
+        # An equal revision is applied again one by one (the upsert's >=).
+        latest = latest_per_member(
+            (event.payload(MemberChanged) for event in events), equal_replaces=True
+        )
+        applied = await queries.upsert_members(
+            conn, [(m, planning.parse_pause(m.paused_until, m.timezone)) for m in latest]
+        )
+        now = clock()
+        await queries.cancel_members_pending(
+            conn, [m for m, prefs in applied.items() if not prefs.receives], "opted out"
+        )
+        await queries.reschedule_members(
+            conn, {m: planning.due_at(prefs, now) for m, prefs in applied.items() if prefs.receives}
+        )
+        log.info("member changes applied", events=len(events), applied=len(applied))
+
+    return {MemberChanged.TYPE: on_members_changed}
+
+
 HANDLERS: dict[str, Handler] = make_handlers()
+BATCH_HANDLERS: dict[str, BatchHandler] = make_batch_handlers()

@@ -26,42 +26,39 @@ async def member_by_link(conn: Connection, link_id: uuid.UUID) -> Prefs | None:
     return None if row is None else Prefs.from_row(dict(row))
 
 
-async def upsert_member(conn: Connection, m: MemberChanged, paused_until: datetime | None) -> bool:
-    """Apply a profile unless a newer revision is already here or the member was erased.
+UPSERT_MEMBER = """
+    INSERT INTO notifier.members AS m (member_id, revision, opted_in, language, timezone,
+        frequency, quiet_hours, paused_until, sealed_contact, profile)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
+    WHERE NOT EXISTS (SELECT 1 FROM notifier.erased_members WHERE member_id = $1)
+    ON CONFLICT (member_id) DO UPDATE SET
+        revision = EXCLUDED.revision,
+        opted_in = EXCLUDED.opted_in,
+        language = EXCLUDED.language,
+        timezone = EXCLUDED.timezone,
+        frequency = EXCLUDED.frequency,
+        quiet_hours = EXCLUDED.quiet_hours,
+        paused_until = EXCLUDED.paused_until,
+        sealed_contact = EXCLUDED.sealed_contact,
+        profile = EXCLUDED.profile,
+        local_frequency = CASE WHEN EXCLUDED.frequency IS DISTINCT FROM m.frequency
+            THEN NULL ELSE m.local_frequency END,
+        local_language = CASE WHEN EXCLUDED.language IS DISTINCT FROM m.language
+            THEN NULL ELSE m.local_language END,
+        local_quiet_hours = CASE WHEN EXCLUDED.quiet_hours IS DISTINCT FROM m.quiet_hours
+            THEN NULL ELSE m.local_quiet_hours END,
+        local_paused_until = CASE WHEN EXCLUDED.paused_until IS DISTINCT FROM m.paused_until
+            THEN NULL ELSE m.local_paused_until END,
+        unsubscribed_at = CASE WHEN EXCLUDED.opted_in AND NOT m.opted_in
+            THEN NULL ELSE m.unsubscribed_at END,
+        updated_at = now()
+    WHERE EXCLUDED.revision >= m.revision
+    RETURNING true
+"""
 
-    A choice the member made through a link (local_*) survives until the
-    platform sends a different value for that field: the newer word wins.
-    """
-    applied = await conn.fetchval(
-        """
-        INSERT INTO notifier.members AS m (member_id, revision, opted_in, language, timezone,
-            frequency, quiet_hours, paused_until, sealed_contact, profile)
-        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
-        WHERE NOT EXISTS (SELECT 1 FROM notifier.erased_members WHERE member_id = $1)
-        ON CONFLICT (member_id) DO UPDATE SET
-            revision = EXCLUDED.revision,
-            opted_in = EXCLUDED.opted_in,
-            language = EXCLUDED.language,
-            timezone = EXCLUDED.timezone,
-            frequency = EXCLUDED.frequency,
-            quiet_hours = EXCLUDED.quiet_hours,
-            paused_until = EXCLUDED.paused_until,
-            sealed_contact = EXCLUDED.sealed_contact,
-            profile = EXCLUDED.profile,
-            local_frequency = CASE WHEN EXCLUDED.frequency IS DISTINCT FROM m.frequency
-                THEN NULL ELSE m.local_frequency END,
-            local_language = CASE WHEN EXCLUDED.language IS DISTINCT FROM m.language
-                THEN NULL ELSE m.local_language END,
-            local_quiet_hours = CASE WHEN EXCLUDED.quiet_hours IS DISTINCT FROM m.quiet_hours
-                THEN NULL ELSE m.local_quiet_hours END,
-            local_paused_until = CASE WHEN EXCLUDED.paused_until IS DISTINCT FROM m.paused_until
-                THEN NULL ELSE m.local_paused_until END,
-            unsubscribed_at = CASE WHEN EXCLUDED.opted_in AND NOT m.opted_in
-                THEN NULL ELSE m.unsubscribed_at END,
-            updated_at = now()
-        WHERE EXCLUDED.revision >= m.revision
-        RETURNING true
-        """,
+
+def _member_args(m: MemberChanged, paused_until: datetime | None) -> tuple[Any, ...]:
+    return (
         m.member_id,
         m.revision,
         m.opted_in,
@@ -79,7 +76,32 @@ async def upsert_member(conn: Connection, m: MemberChanged, paused_until: dateti
             "blocked_companies": list(m.blocked_companies),
         },
     )
-    return bool(applied)
+
+
+async def upsert_member(conn: Connection, m: MemberChanged, paused_until: datetime | None) -> bool:
+    """Apply a profile unless a newer revision is already here or the member was erased.
+
+    A choice the member made through a link (local_*) survives until the
+    platform sends a different value for that field: the newer word wins.
+    """
+    return bool(await conn.fetchval(UPSERT_MEMBER, *_member_args(m, paused_until)))
+
+
+async def upsert_members(
+    conn: Connection, members: Sequence[tuple[MemberChanged, datetime | None]]
+) -> dict[str, Prefs]:
+    """``upsert_member`` for many members (one per id) in one round trip; the
+    preferences of those whose profile was applied (its revision is the one stored)."""
+    await conn.executemany(UPSERT_MEMBER, [_member_args(m, paused) for m, paused in members])
+    revisions = {m.member_id: m.revision for m, _paused in members}
+    rows = await conn.fetch(
+        "SELECT * FROM notifier.members WHERE member_id = ANY($1::text[])", list(revisions)
+    )
+    return {
+        row["member_id"]: Prefs.from_row(dict(row))
+        for row in rows
+        if row["revision"] == revisions[row["member_id"]]
+    }
 
 
 async def member_profile(conn: Connection, member_id: str) -> dict[str, Any]:
@@ -127,6 +149,25 @@ async def reschedule_member(conn: Connection, member_id: str, due: datetime) -> 
         " WHERE member_id = $1 AND state = 'pending'",
         member_id,
         due,
+    )
+
+
+async def reschedule_members(conn: Connection, due: dict[str, datetime]) -> None:
+    await conn.execute(
+        "UPDATE notifier.notifications n SET due_at = d.due_at, updated_at = now()"
+        " FROM unnest($1::text[], $2::timestamptz[]) AS d (member_id, due_at)"
+        " WHERE n.member_id = d.member_id AND n.state = 'pending'",
+        list(due),
+        list(due.values()),
+    )
+
+
+async def cancel_members_pending(conn: Connection, member_ids: Sequence[str], reason: str) -> None:
+    await conn.execute(
+        "UPDATE notifier.notifications SET state = 'cancelled', reason = $2, updated_at = now()"
+        " WHERE member_id = ANY($1::text[]) AND state = 'pending'",
+        list(member_ids),
+        reason,
     )
 
 

@@ -28,6 +28,7 @@ SPEC = ServiceSpec(
     operator_port=lambda settings: settings.notifier_operator_port,
     queue=NOTIFIER,
     handler=make_handler,
+    batch_handlers=lambda _runtime: handlers.BATCH_HANDLERS,
     routes=links.routes,
     background=(
         sender.run,
