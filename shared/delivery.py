@@ -308,6 +308,12 @@ class BatchAdapter(Adapter, Protocol):
 # --- the runner -----------------------------------------------------------------------------
 
 
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first failure inside (possibly nested) task groups."""
+    first = group.exceptions[0]
+    return first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 class _Window:
     """Attempts in flight, from claim to recorded outcome, at most ``size``:
     the emails a crash can leave sent but not recorded (the SMTP window)."""
@@ -440,6 +446,8 @@ class Runner:
                         # An attempt in progress finishes; no new one starts once stopping.
                         while stop is None or not stop.is_set():
                             places = await window.take_all()
+                            if stop is not None and stop.is_set():
+                                break
                             claims: list[Claim] = []
                             try:
                                 async with self.pool.acquire() as conn:
@@ -459,7 +467,7 @@ class Runner:
                     recorder.close()
         except ExceptionGroup as group:
             # The first failure as itself (a database outage is waited out by the caller).
-            raise group.exceptions[0] from None
+            raise first_error(group) from None
         return handled
 
     async def _load(self, claims: list[Claim]) -> list[Any]:
