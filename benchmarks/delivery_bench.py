@@ -24,7 +24,7 @@ from pathlib import Path
 import asyncpg
 
 from services.notifier import handlers
-from services.notifier.sender import SENDERS, Dispatcher
+from services.notifier.sender import SENDERS, SMTP_CONNECTIONS, Dispatcher
 from shared import db, migrations, quarantine
 from shared.consumer import dispatch
 from shared.events import Envelope, MatchFound, MemberChanged
@@ -53,7 +53,7 @@ async def _drop(settings: Settings, name: str) -> None:
         await admin.close()
 
 
-async def run(settings: Settings, emails: int, senders: int, domain: str) -> float:
+async def run(settings: Settings, emails: int, senders: int, domain: str, window: int) -> float:
     pool = await db.create_pool(settings, name="bench")
     try:
         async with pool.acquire() as conn:
@@ -91,7 +91,7 @@ async def run(settings: Settings, emails: int, senders: int, domain: str) -> flo
         planner = Dispatcher(pool, settings)
         while await planner.plan_due():
             pass
-        runners = [Dispatcher(pool, settings) for _ in range(senders)]
+        runners = [Dispatcher(pool, settings, senders=window) for _ in range(senders)]
         started = time.perf_counter()
         while sum(await asyncio.gather(*(r.send_due() for r in runners))):
             pass
@@ -110,21 +110,27 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--emails", type=int, default=1000)
     parser.add_argument("--senders", type=int, nargs="+", default=[1, 2])
+    # The runner's window (attempts in flight per process): SENDERS, or another
+    # width for a same-run comparison (4 was the window before the pipeline).
+    parser.add_argument("--window", type=int, nargs="+", default=[SENDERS])
     args = parser.parse_args()
     base = Settings.from_env(os.environ)
     for senders in args.senders:
-        name, url = await _scratch(base)
-        try:
-            settings = replace(base, database_url=url)
-            domain = f"bench{uuid.uuid4().hex[:6]}.example"
-            rate = await run(settings, args.emails, senders, domain)
-        finally:
-            await _drop(base, name)
-        print(
-            f"{args.emails} emails, {senders} sender(s) side by side "
-            f"(each {SENDERS} SMTP connections): {rate:.0f} emails/s",
-            flush=True,
-        )
+        for window in args.window:
+            name, url = await _scratch(base)
+            try:
+                settings = replace(base, database_url=url)
+                domain = f"bench{uuid.uuid4().hex[:6]}.example"
+                rate = await run(settings, args.emails, senders, domain, window)
+            finally:
+                await _drop(base, name)
+            load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(
+                f"{args.emails} emails, {senders} sender(s) side by side (each a window of "
+                f"{window}, {min(window, SMTP_CONNECTIONS)} SMTP connections): "
+                f"{rate:.0f} emails/s (load {load})",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

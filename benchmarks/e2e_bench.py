@@ -449,7 +449,8 @@ async def main(args: argparse.Namespace) -> None:
             bench.spawn(name)
         await asyncio.gather(*(s.ready() for s in bench.services))
         await bench.load_members()
-        for label, extra in (("1 matcher + 1 notifier", 0), ("2 matchers + 2 notifiers", 1)):
+        configurations = (("1 matcher + 1 notifier", 0), ("2 matchers + 2 notifiers", 1))
+        for label, extra in configurations[: args.configurations]:
             added = [bench.spawn(n) for n in ("matcher", "notifier") for _ in range(extra)]
             await asyncio.gather(*(s.ready() for s in added))
             if added:
@@ -473,6 +474,9 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=20.0, help="postings per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="per configuration")
     parser.add_argument("--warmup", type=float, default=30.0, help="after adding processes")
+    parser.add_argument(
+        "--configurations", type=int, choices=(1, 2), default=2, help="1: one of each only"
+    )
     parser.add_argument(
         "--maildir",
         default=os.environ.get("PASSAPAROLA_BENCH_MAILDIR", str(ROOT / "var" / "dev4" / "mail")),

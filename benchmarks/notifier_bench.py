@@ -3,12 +3,12 @@
     source <(STACK=dev1 deploy/local/stack.sh env)
     .venv/bin/python -m benchmarks.notifier_bench [--emails 3000] [--members 100000]
 
-1. Bare: ``aiosmtplib`` alone sends pre-built messages over ``SENDERS``
+1. Bare: ``aiosmtplib`` alone sends pre-built messages over ``SMTP_CONNECTIONS``
    connections to the sink: what the sink and the client cost, the ceiling.
 2. Notifier: the same number of instant emails, each composed with the real
    templates (three languages, one of a handful of openings, the member's own
    name and signed links), checked and sent as the sender sends them
-   (``Mailer`` over ``SENDERS`` connections).
+   (``Mailer`` over ``SMTP_CONNECTIONS`` connections).
 3. Digest run: compose one daily digest of 3 to 5 jobs for each of N members
    (compose only, no SMTP, no database), after a same-run baseline of N/50
    composed the old way (EmailMessage and ``serialise``). Wall and CPU time
@@ -44,7 +44,7 @@ from services.notifier.compose import (
     serialise,
 )
 from services.notifier.preview import sample_jobs
-from services.notifier.sender import SENDERS, Mailer
+from services.notifier.sender import SMTP_CONNECTIONS, Mailer
 from services.notifier.wording import LANGUAGES
 from shared.settings import Settings
 
@@ -114,11 +114,11 @@ async def _spread(count: int, workers: int, one: Callable[[int, int], Awaitable[
 
 
 async def bare(settings: Settings, count: int) -> float:
-    """aiosmtplib alone, over SENDERS connections, messages built beforehand."""
+    """aiosmtplib alone, over SMTP_CONNECTIONS connections, messages built beforehand."""
     messages = [instant(i) for i in range(min(count, 200))]
     clients = [
         aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port)
-        for _ in range(SENDERS)
+        for _ in range(SMTP_CONNECTIONS)
     ]
     for client in clients:
         await client.connect()
@@ -126,7 +126,7 @@ async def bare(settings: Settings, count: int) -> float:
     async def one(w: int, i: int) -> None:
         await clients[w].sendmail(SENDER.address, [f"bench{i}@bench.example"], messages[i % 200])
 
-    rate = await _spread(count, SENDERS, one)
+    rate = await _spread(count, SMTP_CONNECTIONS, one)
     for client in clients:
         await client.quit()
     return rate
@@ -134,14 +134,14 @@ async def bare(settings: Settings, count: int) -> float:
 
 async def notifier(settings: Settings, count: int) -> float:
     """Compose, check and send each email as the sender does, over its Mailers."""
-    mailers = [Mailer(settings) for _ in range(SENDERS)]
+    mailers = [Mailer(settings) for _ in range(SMTP_CONNECTIONS)]
     for m in mailers:  # connected before the clock starts, as the bare sender is
         await m.send(SENDER.address, "warm@bench.example", instant(0))
 
     async def one(w: int, i: int) -> None:
         await mailers[w].send(SENDER.address, f"bench{i}@bench.example", instant(i))
 
-    rate = await _spread(count, SENDERS, one)
+    rate = await _spread(count, SMTP_CONNECTIONS, one)
     for mailer in mailers:
         await mailer.close()
     return rate
@@ -179,7 +179,7 @@ def main() -> None:
     env.setdefault("PASSAPAROLA_AMQP_URL", "amqp://unused@127.0.0.1/unused")
     settings = Settings.from_env(env)
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
-    where = f"to {settings.smtp_host}:{settings.smtp_port} over {SENDERS} connections"
+    where = f"to {settings.smtp_host}:{settings.smtp_port} over {SMTP_CONNECTIONS} connections"
     bare_rate = asyncio.run(bare(settings, args.emails))
     print(f"bare: {args.emails} pre-built emails {where}: {bare_rate:.0f} emails/s")
     rate = asyncio.run(notifier(settings, args.emails))

@@ -5,17 +5,23 @@ emails and digests, forwards to colleagues, referral callbacks and referral
 emails). A kind of delivery is a table with the same columns (``state``,
 ``attempts``, ``next_attempt_at``, ``leased_until``, ``reason``,
 ``failing_since``) and a small adapter that loads a row, does the I/O and
-records what is particular to it. For each due row the runner:
+records what is particular to it. The runner is a pipeline that keeps at
+most ``concurrency`` attempts in flight (claimed, outcome not yet
+committed); for the due rows it:
 
-1. **claims** it: one ``UPDATE`` over a row picked ``FOR UPDATE SKIP LOCKED``
-   counts the attempt and sets a lease (``PASSAPAROLA_DELIVERY_LEASE_S``),
-   committed at once, so any number of instances share the work and none
-   waits on another;
-2. **delivers** it outside any transaction (no lock is held across a call to
-   someone else's server), bounded by half the lease;
-3. **records** the outcome in one transaction, guarded by the attempt number:
-   a worker whose lease ran out, and whose row was claimed again, records
-   nothing.
+1. **claims** as many as there are free places in one ``UPDATE`` over rows
+   picked ``FOR UPDATE SKIP LOCKED``: each attempt counted and leased
+   (``PASSAPAROLA_DELIVERY_LEASE_S``), committed at once, so any number of
+   instances share the work and none waits on another; loads them together
+   (``BatchAdapter.load_many``: a few queries for the batch);
+2. **delivers** each outside any transaction (no lock is held across a call
+   to someone else's server), bounded by half the lease, as soon as it is
+   loaded;
+3. **records** the outcomes in group commits: those that arrive while a
+   commit is in progress go together in the next one, each guarded by its
+   attempt number (a worker whose lease ran out, and whose row was claimed
+   again, records nothing). A group that fails for any reason but the
+   database is recorded again row by row, so one bad row fails alone.
 
 Failures are decided here and nowhere else: ``transient`` retries after the
 next delay of ``PASSAPAROLA_DELIVERY_RETRY_DELAYS_MS`` and becomes ``failed``
@@ -42,7 +48,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import aiohttp
 import aiosmtplib
@@ -151,51 +157,69 @@ class Claim:
     attempt: int
 
 
-async def claim(conn: Connection, table: Table, lease_s: int) -> Claim | None:
-    """One due row, its attempt counted and leased to the caller (autocommit)."""
-    row = await conn.fetchrow(
+async def claim_many(conn: Connection, table: Table, lease_s: int, limit: int) -> list[Claim]:
+    """Up to ``limit`` due rows, each attempt counted and leased to the caller,
+    in one statement (autocommit)."""
+    rows = await conn.fetch(
         f"UPDATE {table.name} SET attempts = attempts + 1,"  # noqa: S608 - names are the code's (Table)
         " leased_until = now() + make_interval(secs => $1)"
-        f" WHERE {table.key} = (SELECT {table.key} FROM {table.name}"
+        f" WHERE {table.key} IN (SELECT {table.key} FROM {table.name}"
         f" WHERE state = '{table.due}' AND next_attempt_at <= now()"
         " AND (leased_until IS NULL OR leased_until <= now())"
-        " ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
+        " ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
         f" RETURNING {table.key} AS key, attempts",
         float(lease_s),
+        limit,
     )
-    return None if row is None else Claim(row["key"], row["attempts"])
+    return [Claim(r["key"], r["attempts"]) for r in rows]
+
+
+async def claim(conn: Connection, table: Table, lease_s: int) -> Claim | None:
+    """One due row, its attempt counted and leased to the caller (autocommit)."""
+    claimed = await claim_many(conn, table, lease_s, 1)
+    return claimed[0] if claimed else None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What recording an outcome writes: the row's next state, and for a retry its delay."""
+
+    claim: Claim
+    state: str
+    reason: str | None
+    delay_ms: int | None = None
+
+
+async def settle_many(conn: Connection, table: Table, decisions: list[Decision]) -> set[uuid.UUID]:
+    """Each row's outcome, in one statement; the keys still held by their
+    claim (a row whose lease was lost and claimed again is left alone). A
+    retry keeps its state and is due again after its delay; ``failing_since``
+    marks the start of a run of failures and is cleared by success."""
+    rows = await conn.fetch(
+        f"UPDATE {table.name} AS t SET state = o.state, reason = o.reason,"  # noqa: S608 - names are the code's (Table)
+        " leased_until = NULL,"
+        " next_attempt_at = CASE WHEN o.delay_ms IS NULL THEN t.next_attempt_at"
+        "  ELSE now() + o.delay_ms * interval '1 millisecond' END,"
+        f" failing_since = CASE WHEN o.state IN ('failed', '{table.due}')"
+        "  THEN coalesce(t.failing_since, now()) END"
+        " FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[])"
+        "  AS o(key, attempt, state, reason, delay_ms)"
+        f" WHERE t.{table.key} = o.key AND t.attempts = o.attempt AND t.state = '{table.due}'"
+        f" RETURNING t.{table.key} AS key",
+        [d.claim.key for d in decisions],
+        [d.claim.attempt for d in decisions],
+        [d.state for d in decisions],
+        [d.reason for d in decisions],
+        [d.delay_ms for d in decisions],
+    )
+    return {r["key"] for r in rows}
 
 
 async def settle(
     conn: Connection, table: Table, claim: Claim, state: str, reason: str | None
 ) -> bool:
     """The row's final state; False if this claim is no longer the row's (lease lost)."""
-    status = await conn.execute(
-        f"UPDATE {table.name} SET state = $3, reason = $4, leased_until = NULL,"  # noqa: S608 - names are the code's (Table)
-        f" failing_since = CASE WHEN $3 = 'failed' THEN coalesce(failing_since, now()) END"
-        f" WHERE {table.key} = $1 AND attempts = $2 AND state = '{table.due}'",
-        claim.key,
-        claim.attempt,
-        state,
-        reason,
-    )
-    return status.endswith(" 1")
-
-
-async def reschedule(
-    conn: Connection, table: Table, claim: Claim, delay_ms: int, reason: str | None
-) -> bool:
-    status = await conn.execute(
-        f"UPDATE {table.name} SET leased_until = NULL, reason = $4,"  # noqa: S608 - names are the code's (Table)
-        " next_attempt_at = now() + $3 * interval '1 millisecond',"
-        " failing_since = coalesce(failing_since, now())"
-        f" WHERE {table.key} = $1 AND attempts = $2 AND state = '{table.due}'",
-        claim.key,
-        claim.attempt,
-        delay_ms,
-        reason,
-    )
-    return status.endswith(" 1")
+    return bool(await settle_many(conn, table, [Decision(claim, state, reason)]))
 
 
 async def retry(conn: Connection, table: Table, key: uuid.UUID) -> bool:
@@ -260,7 +284,102 @@ class Adapter(Protocol):
     async def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """One outcome being recorded: what ``recorded_many`` is given."""
+
+    claim: Claim
+    item: Any
+    outcome: Outcome
+    state: str
+
+
+@runtime_checkable
+class BatchAdapter(Adapter, Protocol):
+    """An adapter that can also load and record several rows at once, in a
+    few statements instead of a few per row (the members' emails). The
+    runner falls back to the one-row methods when a batch fails, so one bad
+    row still fails alone."""
+
+    async def load_many(self, conn: Connection, claims: list[Claim]) -> list[Any]: ...
+
+    async def recorded_many(self, conn: Connection, rows: list[Recorded]) -> None: ...
+
+
 # --- the runner -----------------------------------------------------------------------------
+
+
+def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first failure inside (possibly nested) task groups."""
+    first = group.exceptions[0]
+    return first_error(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+class _Window:
+    """Attempts in flight, from claim to recorded outcome, at most ``size``:
+    the emails a crash can leave sent but not recorded (the SMTP window)."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._freed = asyncio.Event()
+        self._freed.set()
+
+    async def take_all(self) -> int:
+        """Every free place, once there is at least one."""
+        while self.free == 0:
+            self._freed.clear()
+            await self._freed.wait()
+        taken, self.free = self.free, 0
+        return taken
+
+    def give(self, places: int) -> None:
+        if places:
+            self.free += places
+            self._freed.set()
+
+
+class _GroupCommit:
+    """Outcomes that arrive while a commit is in progress are recorded together
+    in the next one: one transaction (and one fsync) for many rows, and no
+    attempt waits for a slower one to finish (ingest's group commit, for
+    deliveries)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.pending: list[tuple[Claim, Any, Outcome, asyncio.Future[None]]] = []
+        self.arrived = asyncio.Event()
+        self.closed = False
+
+    async def record(self, claimed: Claim, item: Any, outcome: Outcome) -> None:
+        """Once the outcome is committed (or raises what the commit raised)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append((claimed, item, outcome, done))
+        self.arrived.set()
+        await done
+
+    def close(self) -> None:
+        self.closed = True
+        self.arrived.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.arrived.wait()
+            self.arrived.clear()
+            group, self.pending = self.pending, []
+            if not group:
+                if self.closed:
+                    return
+                continue
+            try:
+                await self.runner.record_group([(c, i, o) for c, i, o, _ in group])
+            except BaseException as exc:
+                for *_, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
+                raise
+            for *_, done in group:
+                if not done.done():
+                    done.set_result(None)
 
 
 class Runner:
@@ -308,44 +427,90 @@ class Runner:
             await self.adapter.close()
 
     async def run_once(self, stop: asyncio.Event | None = None) -> int:
-        """Deliver what is due now, ``concurrency`` at a time, until nothing is
-        due or ``stop`` is set; how many were handled."""
-        handled = await asyncio.gather(*(self._worker(stop) for _ in range(self.concurrency)))
-        return sum(handled)
+        """Deliver what is due now until nothing is due or ``stop`` is set; how
+        many were handled.
 
-    async def _worker(self, stop: asyncio.Event | None) -> int:
+        A pipeline, not rounds (rounds wait for their slowest attempt): at
+        most ``concurrency`` attempts are in flight, from claim to recorded
+        outcome, so a crash leaves at most that many sent and not recorded.
+        Whenever places free up, that many rows are claimed in one statement
+        and loaded together; each is delivered as soon as it is loaded, and
+        its outcome joins the next group commit."""
+        window = _Window(self.concurrency)
+        recorder = _GroupCommit(self)
         handled = 0
-        # An attempt in progress finishes; no new one starts once stopping.
-        while stop is None or not stop.is_set():
-            async with self.pool.acquire() as conn:
-                claimed = await claim(conn, self.table, self.settings.delivery_lease_s)
-            if claimed is None:
-                return handled
-            await self.handle(claimed)
-            handled += 1
+        try:
+            async with asyncio.TaskGroup() as recording:
+                recording.create_task(recorder.run())
+                try:
+                    async with asyncio.TaskGroup() as attempts:
+                        # An attempt in progress finishes; no new one starts once stopping.
+                        while stop is None or not stop.is_set():
+                            places = await window.take_all()
+                            if stop is not None and stop.is_set():
+                                break
+                            claims: list[Claim] = []
+                            try:
+                                async with self.pool.acquire() as conn:
+                                    claims = await claim_many(
+                                        conn, self.table, self.settings.delivery_lease_s, places
+                                    )
+                            finally:
+                                window.give(places - len(claims))
+                            if not claims:
+                                break
+                            handled += len(claims)
+                            # Loading waits for nothing in flight: the claims hold their places.
+                            items = await self._load(claims)
+                            for claimed, item in zip(claims, items, strict=True):
+                                attempts.create_task(self._attempt(claimed, item, recorder, window))
+                finally:
+                    recorder.close()
+        except ExceptionGroup as group:
+            # The first failure as itself (a database outage is waited out by the caller).
+            raise first_error(group) from None
         return handled
 
-    async def handle(self, claimed: Claim) -> None:
-        item: Any = None
-        try:
-            async with self.pool.acquire() as conn:
-                item = await self.adapter.load(conn, claimed)
-        except _DB_DOWN:
-            raise  # the lease makes the row due again once the database is back
-        except Exception as exc:
-            item = self._quarantine(claimed, exc)
-        if isinstance(item, Outcome):
-            outcome = item
-        else:
+    async def _load(self, claims: list[Claim]) -> list[Any]:
+        """What each claimed row needs, or its outcome already known; a row that
+        cannot be loaded fails alone."""
+        if isinstance(self.adapter, BatchAdapter):
             try:
-                outcome = await asyncio.wait_for(
-                    self.adapter.deliver(item), timeout=self.settings.delivery_lease_s / 2
-                )
-            except TimeoutError:
-                outcome = Outcome("transient", "timed out", None, "TimeoutError")
+                async with self.pool.acquire() as conn:
+                    return await self.adapter.load_many(conn, claims)
+            except _DB_DOWN:
+                raise  # the lease makes the rows due again once the database is back
+            except Exception:  # noqa: S110 - one row broke the batch: each alone below finds it
+                pass
+        items: list[Any] = []
+        for claimed in claims:
+            try:
+                async with self.pool.acquire() as conn:
+                    items.append(await self.adapter.load(conn, claimed))
+            except _DB_DOWN:
+                raise
             except Exception as exc:
-                outcome = self._quarantine(claimed, exc)
-        await self.record(claimed, None if isinstance(item, Outcome) else item, outcome)
+                items.append(self._quarantine(claimed, exc))
+        return items
+
+    async def _attempt(
+        self, claimed: Claim, item: Any, recorder: _GroupCommit, window: _Window
+    ) -> None:
+        try:
+            if isinstance(item, Outcome):
+                outcome, item = item, None
+            else:
+                try:
+                    outcome = await asyncio.wait_for(
+                        self.adapter.deliver(item), timeout=self.settings.delivery_lease_s / 2
+                    )
+                except TimeoutError:
+                    outcome = Outcome("transient", "timed out", None, "TimeoutError")
+                except Exception as exc:
+                    outcome = self._quarantine(claimed, exc)
+            await recorder.record(claimed, item, outcome)
+        finally:
+            window.give(1)
 
     def _quarantine(self, claimed: Claim, exc: Exception) -> Outcome:
         """A row this code cannot handle (a bug, data it cannot render) fails
@@ -358,31 +523,57 @@ class Runner:
         )
         return Outcome("permanent", f"error: {type(exc).__name__}")
 
-    async def record(self, claimed: Claim, item: Any, outcome: Outcome) -> None:
+    def _decide(self, claimed: Claim, outcome: Outcome) -> Decision:
+        """The one rule: done, cancelled, failed, or retried after the next delay."""
         delays = self.settings.delivery_retry_delays_ms
-        reason = outcome.reason
         if outcome.kind == "done":
-            state: str = self.table.done
-        elif outcome.kind == "cancelled":
-            state = "cancelled"
-        elif outcome.kind == "permanent":
-            state = "failed"
-        elif claimed.attempt > len(delays):
-            state, reason = "failed", f"retries used up ({outcome.reason})"
-        else:
-            state = self.table.due
+            return Decision(claimed, self.table.done, outcome.reason)
+        if outcome.kind == "cancelled":
+            return Decision(claimed, "cancelled", outcome.reason)
+        if outcome.kind == "permanent":
+            return Decision(claimed, "failed", outcome.reason)
+        if claimed.attempt > len(delays):
+            return Decision(claimed, "failed", f"retries used up ({outcome.reason})")
+        return Decision(claimed, self.table.due, outcome.reason, delays[claimed.attempt - 1])
+
+    async def record_group(self, entries: list[tuple[Claim, Any, Outcome]]) -> None:
+        """Several outcomes in one transaction; if that fails for any reason but
+        the database, each is recorded alone, so a row that breaks it fails alone."""
+        decisions = [self._decide(c, o) for c, _, o in entries]
         try:
             async with self.pool.acquire() as conn, conn.transaction():
-                if state == self.table.due:
-                    mine = await reschedule(
-                        conn, self.table, claimed, delays[claimed.attempt - 1], reason
-                    )
+                mine = await settle_many(conn, self.table, decisions)
+                kept = [
+                    Recorded(d.claim, item, outcome, d.state)
+                    for d, (_, item, outcome) in zip(decisions, entries, strict=True)
+                    if d.claim.key in mine
+                ]
+                if isinstance(self.adapter, BatchAdapter):
+                    await self.adapter.recorded_many(conn, kept)
                 else:
-                    mine = await settle(conn, self.table, claimed, state, reason)
-                if not mine:
+                    for r in kept:
+                        await self.adapter.recorded(conn, r.claim, r.item, r.outcome, r.state)
+        except _DB_DOWN:
+            raise
+        except Exception:
+            for claimed, item, outcome in entries:
+                await self.record(claimed, item, outcome)
+            return
+        for d, (_, _, outcome) in zip(decisions, entries, strict=True):
+            if d.claim.key in mine:
+                self._settled(d, outcome)
+            else:
+                log.warning("delivery lease lost", kind=self.table.kind, id=str(d.claim.key))
+
+    async def record(self, claimed: Claim, item: Any, outcome: Outcome) -> None:
+        """One outcome in its own transaction."""
+        decision = self._decide(claimed, outcome)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                if not await settle_many(conn, self.table, [decision]):
                     log.warning("delivery lease lost", kind=self.table.kind, id=str(claimed.key))
                     return
-                await self.adapter.recorded(conn, claimed, item, outcome, state)
+                await self.adapter.recorded(conn, claimed, item, outcome, decision.state)
         except _DB_DOWN:
             raise
         except Exception as exc:
@@ -393,16 +584,19 @@ class Runner:
             async with self.pool.acquire() as conn:
                 await settle(conn, self.table, claimed, "failed", failure.reason)
             return
-        if state == self.table.done:
+        self._settled(decision, outcome)
+
+    def _settled(self, decision: Decision, outcome: Outcome) -> None:
+        if decision.state == self.table.done:
             self.done += 1
-        event = "delivery retried later" if state == self.table.due else "delivery settled"
+        retried = decision.state == self.table.due
         log.info(
-            event,
+            "delivery retried later" if retried else "delivery settled",
             kind=self.table.kind,
-            id=str(claimed.key),
-            state=state,
-            attempt=claimed.attempt,
-            reason=reason,
+            id=str(decision.claim.key),
+            state=decision.state,
+            attempt=decision.claim.attempt,
+            reason=decision.reason,
             code=outcome.code,
             detail=outcome.detail or None,
         )

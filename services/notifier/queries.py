@@ -451,6 +451,62 @@ async def email_jobs(conn: Connection, email_id: uuid.UUID) -> list[Record]:
     )
 
 
+async def email_rows(conn: Connection, email_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Record]:
+    rows = await conn.fetch("SELECT * FROM notifier.emails WHERE id = ANY($1::uuid[])", email_ids)
+    return {r["id"]: r for r in rows}
+
+
+async def members(conn: Connection, member_ids: Sequence[str]) -> dict[str, Prefs]:
+    rows = await conn.fetch(
+        "SELECT * FROM notifier.members WHERE member_id = ANY($1::text[])", list(set(member_ids))
+    )
+    return {r["member_id"]: Prefs.from_row(dict(r)) for r in rows}
+
+
+async def emails_jobs(
+    conn: Connection, email_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[Record]]:
+    """Each email's jobs, best first (as ``email_jobs``)."""
+    rows = await conn.fetch(
+        "SELECT * FROM notifier.notifications WHERE email_id = ANY($1::uuid[])"
+        " ORDER BY email_id, score DESC, id",
+        email_ids,
+    )
+    jobs: dict[uuid.UUID, list[Record]] = {e: [] for e in email_ids}
+    for r in rows:
+        jobs[r["email_id"]].append(r)
+    return jobs
+
+
+async def record_emails(
+    conn: Connection,
+    outcomes: Sequence[tuple[uuid.UUID, str, int | None, str | None, str | None]],
+) -> None:
+    """``record_email`` and, for an email no longer in flight, ``settle_notifications``,
+    for many emails in two statements: (id, state, code, reply, reason)."""
+    ids = [o[0] for o in outcomes]
+    states = [o[1] for o in outcomes]
+    await conn.execute(
+        "UPDATE notifier.emails AS e SET last_attempt_at = now(), smtp_code = o.code,"
+        " smtp_reply = o.reply, sent_at = CASE WHEN o.state = 'sent' THEN now() END"
+        " FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) AS o(id, state, code, reply)"
+        " WHERE e.id = o.id",
+        ids,
+        states,
+        [o[2] for o in outcomes],
+        [o[3] for o in outcomes],
+    )
+    await conn.execute(
+        "UPDATE notifier.notifications AS n SET state = o.state, reason = o.reason,"
+        " updated_at = now()"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[]) AS o(id, state, reason)"
+        " WHERE n.email_id = o.id AND o.state <> 'sending'",
+        ids,
+        states,
+        [o[4] for o in outcomes],
+    )
+
+
 async def record_email(
     conn: Connection, email_id: uuid.UUID, state: str, code: int | None, reply: str | None
 ) -> None:

@@ -7,11 +7,12 @@ Two steps, each its own commit, so the database always says where an email is:
    cancel or defer what must not go, and turn the rest into email rows in
    state ``sending``, counted against the weekly cap. Commit.
 2. **Send.** The emails in ``sending`` go through the one delivery runner
-   (``shared/delivery.py``): claimed with a lease and committed, composed and
-   sent over a reused SMTP connection outside any transaction, the outcome
-   recorded. This module is its adapter: it composes, sends, and records
-   what is particular to emails (the notifications' states, suppression of
-   an address that refused for good).
+   (``shared/delivery.py``): claimed in batches with a lease and committed,
+   loaded together, composed and sent over a pool of reused SMTP
+   connections outside any transaction, the outcomes recorded in group
+   commits, at most ``SENDERS`` in flight. This module is its adapter: it
+   composes, sends, and records what is particular to emails (the
+   notifications' states, suppression of an address that refused for good).
 
 Exactly once, in effect: an email is marked ``sent`` only after the server's
 250, and an email in ``sending`` is attempted again only once its lease has
@@ -57,10 +58,17 @@ from shared.settings import Settings
 log = logs.get_logger(__name__)
 
 PLANNER_TASK = "planner"  # its records in shared.quarantine (queries.due_members skips them)
-SENDERS = 4  # concurrent SMTP conversations (one connection each) per process
+# Attempts in flight per process, from claim to recorded outcome: the most
+# emails a crash can leave sent and not recorded (the SMTP window,
+# docs/reliability.md). Wider than the connections, so that claiming, loading
+# and recording (each a database round trip or a commit) overlap the sending.
+SENDERS = 16
+SMTP_CONNECTIONS = 4  # concurrent SMTP conversations (one connection each) per process
 POLL_S = 0.5
 BACKLOG_EVERY_S = 15.0
+DUE_CHANNEL = "notifier_due"  # NOTIFY on every insert into notifier.notifications
 MEMBERS_PER_ROUND = 100
+PLANNERS = 4  # members planned side by side, each in its own transaction
 SMTP_TIMEOUT_S = 20.0
 # Servers drop idle clients; reconnect rather than discover it mid-send.
 MAX_IDLE_S = 30.0
@@ -165,6 +173,7 @@ class Dispatcher:
         mailer_factory: Callable[[Settings], Mailer] = Mailer,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         senders: int = SENDERS,
+        connections: int = SMTP_CONNECTIONS,
     ) -> None:
         self.pool = pool
         self.settings = settings
@@ -173,7 +182,7 @@ class Dispatcher:
         # ``keys rotate`` the older contacts are still sealed under old keys.
         self.sealer = sealer_for(settings.secret_keys)
         self.links_key = link_key(settings.secret_key)
-        self.mailers = [mailer_factory(settings) for _ in range(senders)]
+        self.mailers = [mailer_factory(settings) for _ in range(min(connections, senders))]
         self._mailers: asyncio.Queue[Mailer] = asyncio.Queue()
         for mailer in self.mailers:
             self._mailers.put_nowait(mailer)
@@ -182,6 +191,11 @@ class Dispatcher:
         self.base_url = settings.public_url.rstrip("/")
         self.sent = 0
         self.runner = delivery.Runner(pool, settings, self, concurrency=senders)
+        # Set by the listener when notifications are committed; by the planner
+        # as soon as one member's emails are committed (not at the end of its round).
+        self._due = asyncio.Event()
+        self._planned = asyncio.Event()
+        self._listener: Any = None
         self._backlog_at = float("-inf")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -192,17 +206,22 @@ class Dispatcher:
         the backlog waited in the planner. Now the sender is woken as soon as
         the planner has made emails. A failure in either stops both and is
         raised as itself, for the supervisor to see and restart."""
-        wake = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._loop(stop, "planner", self._plan_round, wake, None))
-                tasks.create_task(self._loop(stop, "sender", self._send_round, None, wake))
+                tasks.create_task(self._loop(stop, "planner", self._plan_round, self._due))
+                tasks.create_task(self._loop(stop, "sender", self._send_round, self._planned))
         except ExceptionGroup as group:
             raise group.exceptions[0] from None
         finally:
+            await self._close_listener()
             await self.close()
 
     async def _plan_round(self, stop: asyncio.Event) -> int:
+        try:
+            await self._ensure_listening()
+        except _DB_DOWN:
+            await self._close_listener()
+            raise
         planned = await self.plan_due()
         await self.measure_backlog()
         return planned
@@ -217,8 +236,7 @@ class Dispatcher:
         stop: asyncio.Event,
         task: str,
         step: Callable[[asyncio.Event], Awaitable[int]],
-        notify: asyncio.Event | None,
-        woken_by: asyncio.Event | None,
+        woken_by: asyncio.Event,
     ) -> None:
         """``step`` again at once while it finds work, else after a pause (or
         when ``woken_by`` is set); waits out a database outage."""
@@ -230,10 +248,31 @@ class Dispatcher:
             except _DB_DOWN as exc:
                 log.warning("sender waiting for the database", task=task, error=type(exc).__name__)
                 worked, pause = 0, min(pause * 2, 5.0)
-            if worked and notify is not None:
-                notify.set()
             if not worked:
                 await _idle(stop, woken_by, pause)
+
+    async def _ensure_listening(self) -> None:
+        """A notification committed anywhere (a match recorded by any notifier)
+        wakes the planner at once (migration 006), instead of at its next poll;
+        the poll stays, for notifications that fall due later (digests, quiet
+        hours) and for a lost listening connection."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        await self._close_listener()
+        self._listener = await self.pool.acquire()
+        await self._listener.add_listener(DUE_CHANNEL, self._notified)
+
+    def _notified(self, *_: Any) -> None:
+        self._due.set()
+
+    async def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        with contextlib.suppress(Exception):
+            await listener.remove_listener(DUE_CHANNEL, self._notified)
+        with contextlib.suppress(Exception):
+            await self.pool.release(listener)
 
     async def send_due(self) -> int:
         """Every email due now, through the delivery runner (tests and benchmarks)."""
@@ -254,14 +293,29 @@ class Dispatcher:
     async def plan_due(self) -> int:
         async with self.pool.acquire() as conn:
             members = await queries.due_members(conn, MEMBERS_PER_ROUND)
-        emails = 0
-        for member_id in members:
-            # A member whose plan fails is set aside (shared/quarantine.py); the rest go on.
-            planned = await quarantine.isolated(
-                self.pool, "notifier", PLANNER_TASK, member_id, partial(self.plan_member, member_id)
-            )
-            emails += planned or 0
-        return emails
+        places = asyncio.Semaphore(PLANNERS)
+
+        async def plan(member_id: str) -> int:
+            async with places:
+                # A member whose plan fails is set aside (shared/quarantine.py); the rest go on.
+                planned = await quarantine.isolated(
+                    self.pool,
+                    "notifier",
+                    PLANNER_TASK,
+                    member_id,
+                    partial(self.plan_member, member_id),
+                )
+            return planned or 0
+
+        # Members are planned side by side: each plan is a dozen round trips
+        # and a commit, mostly waiting on the database, and members are
+        # independent (each locks only its own notifications).
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                plans = [tasks.create_task(plan(m)) for m in members]
+        except ExceptionGroup as group:
+            raise group.exceptions[0] from None  # a database outage is waited out by the loop
+        return sum(p.result() for p in plans)
 
     async def plan_member(self, member_id: str) -> int:
         now = self.clock()
@@ -291,6 +345,8 @@ class Dispatcher:
                 await queries.create_email(conn, member_id, email)
             if decided.jobs:
                 await queries.count_jobs(conn, member_id, week_start, decided.jobs)
+        if decided.emails:
+            self._planned.set()
         if decided.cancel:
             log.info("notifications cancelled", reasons=sorted(set(decided.cancel.values())))
         return len(decided.emails)
@@ -315,11 +371,22 @@ class Dispatcher:
     async def load(self, conn: Connection, claim: delivery.Claim) -> Any:
         row = await queries.email_row(conn, claim.key)
         prefs = await queries.member(conn, row["member_id"])
+        return self._prepare(row, prefs, await queries.email_jobs(conn, claim.key))
+
+    async def load_many(self, conn: Connection, claims: list[delivery.Claim]) -> list[Any]:
+        """``load`` for a batch of claimed emails, in three queries."""
+        keys = [c.key for c in claims]
+        rows = await queries.email_rows(conn, keys)
+        members = await queries.members(conn, [r["member_id"] for r in rows.values()])
+        jobs = await queries.emails_jobs(conn, keys)
+        return [self._prepare(rows[k], members.get(rows[k]["member_id"]), jobs[k]) for k in keys]
+
+    def _prepare(self, row: Record, prefs: planning.Prefs | None, jobs: list[Record]) -> Any:
+        """The email composed, or the outcome already known."""
         contact = self._contact(prefs) if prefs is not None else {}
         address, name = contact.get("email"), contact.get("name")
         if prefs is None or not isinstance(address, str):
             return delivery.Outcome("cancelled", "member erased")
-        jobs = await queries.email_jobs(conn, claim.key)
         with logs.sensitive(name if isinstance(name, str) else None, address):
             try:
                 data = self.build(row, prefs, address, name, jobs)
@@ -368,6 +435,36 @@ class Dispatcher:
                     outcome.detail,
                     claim.key,
                 )
+
+    async def recorded_many(self, conn: Connection, rows: list[delivery.Recorded]) -> None:
+        """``recorded`` for a group of outcomes: the emails and their jobs in two
+        statements; suppressions (rare) one by one."""
+        await queries.record_emails(
+            conn,
+            [
+                (r.claim.key, r.state, r.outcome.code, r.outcome.detail or None, r.outcome.reason)
+                for r in rows
+            ],
+        )
+        for r in rows:
+            email = r.item
+            if not isinstance(email, _Email):
+                continue
+            if r.state == "sending":
+                metrics.observe_email("deferred", _metric_kind(email.kind))
+            elif r.state == "sent":
+                self.sent += 1
+                metrics.observe_email("sent", _metric_kind(email.kind))
+            elif r.state == "failed":
+                metrics.observe_email("failed", _metric_kind(email.kind))
+                if r.outcome.address and r.outcome.code is not None:
+                    await queries.suppress(
+                        conn,
+                        address_hash(self.settings.secret_key, email.address),
+                        r.outcome.code,
+                        r.outcome.detail,
+                        r.claim.key,
+                    )
 
     async def close(self) -> None:
         for mailer in self.mailers:
@@ -441,18 +538,15 @@ async def run(runtime: Runtime, stop: asyncio.Event) -> None:
     await dispatcher.run(stop)
 
 
-async def _idle(stop: asyncio.Event, wake: asyncio.Event | None, pause: float) -> None:
+async def _idle(stop: asyncio.Event, wake: asyncio.Event, pause: float) -> None:
     """Until ``stop``, ``wake`` (then cleared) or ``pause`` seconds, the first of them."""
-    waits = [asyncio.ensure_future(stop.wait())]
-    if wake is not None:
-        waits.append(asyncio.ensure_future(wake.wait()))
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
     try:
         await asyncio.wait(waits, timeout=pause, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiting in waits:
             waiting.cancel()
-    if wake is not None:
-        wake.clear()
+    wake.clear()
 
 
 def _metric_kind(kind: str) -> str:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any, cast
+
 import aiohttp
 import aiosmtplib
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.delivery import classify_http, classify_http_error, classify_smtp
+from shared.delivery import (
+    Runner,
+    Table,
+    classify_http,
+    classify_http_error,
+    classify_smtp,
+    first_error,
+)
 
 
 def test_smtp_failures_are_classified():
@@ -65,3 +76,33 @@ def test_http_examples():
     for exc in (aiohttp.ClientConnectionError(), TimeoutError(), ConnectionRefusedError()):
         assert classify_http_error(exc).kind == "transient"
         assert classify_http_error(exc).detail == type(exc).__name__
+
+
+class _DatabaseDown:
+    """A pool whose server is gone: every acquire is refused."""
+
+    def acquire(self) -> Any:
+        raise ConnectionRefusedError("database down")
+
+
+class _NoAdapter:
+    table = Table(kind="email", name="notifier.emails", key="id", due="sending", done="sent")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_database_outage_leaves_the_runner_as_itself_for_the_caller_to_wait_out():
+    # The pipeline's task groups wrap failures; the caller (Runner.run, the
+    # notifier's loop) waits out OSError and asyncpg's unavailability, so the
+    # outage must come out unwrapped, not as a group that would crash the task.
+    settings = SimpleNamespace(delivery_lease_s=60)
+    runner = Runner(cast(Any, _DatabaseDown()), cast(Any, settings), cast(Any, _NoAdapter()))
+    with pytest.raises(ConnectionRefusedError):
+        await runner.run_once()
+
+
+def test_the_first_error_of_nested_groups_is_the_failure_itself():
+    failure = OSError("gone")
+    nested = ExceptionGroup("outer", [ExceptionGroup("inner", [failure]), ValueError("later")])
+    assert first_error(nested) is failure
