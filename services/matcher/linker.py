@@ -174,6 +174,7 @@ class Linker:
         for slot, entry in enumerate(self._labels):
             self._slots_of[entry.concept].append(slot)
         self._documents: dict[frozenset[str] | None, tuple[_Documents, _Documents]] = {}
+        self._index_of = {c.uri: i for i, c in enumerate(self.concepts)}
 
     def _documents_for(self, languages: Collection[str] | None) -> tuple[_Documents, _Documents]:
         """The concepts as documents of their labels in ``languages`` (all when
@@ -265,6 +266,18 @@ class Linker:
         if found is None or found[0][0] != term[0]:
             return None
         return str(found[0])
+
+    def names_head(self, title: str, uri: str) -> bool:
+        """Whether one of the concept's labels holds the title's head noun (or a
+        translation of it) as any of its words: a "marketing manager" is no
+        kind of marketing assistant, however close the rest."""
+        head = analyze(title).head
+        known = head if head in self._idf else self._typo(head or "")
+        at = self._index_of.get(uri)
+        if known is None or at is None:
+            return False
+        heads = {known, *self._lexicon.get(known, {})}
+        return any(heads & self._labels[slot].terms.keys() for slot in self._slots_of[at])
 
     def link(
         self,
