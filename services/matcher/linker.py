@@ -176,6 +176,11 @@ class Linker:
         self._documents: dict[frozenset[str] | None, tuple[_Documents, _Documents]] = {}
         self._index_of = {c.uri: i for i, c in enumerate(self.concepts)}
 
+    def build_documents(self, languages: Collection[str] | None = None) -> None:
+        """Build the concept documents for ``languages`` now (seconds over
+        ESCO) rather than inside the first ``link`` that needs them."""
+        self._documents_for(languages)
+
     def _documents_for(self, languages: Collection[str] | None) -> tuple[_Documents, _Documents]:
         """The concepts as documents of their labels in ``languages`` (all when
         None), by words and by n-grams; built on first use per set of languages."""

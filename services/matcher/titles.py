@@ -367,7 +367,10 @@ class TitleMatcher:
         """Build the linker now rather than on the first unknown title: it takes
         seconds with an ESCO import, so a service builds it while loading
         (off its event loop), never inside a message."""
-        self.linker  # noqa: B018 - the property builds and keeps it
+        linker = self.linker
+        if self._imported:
+            # the loose link to imported occupations reads their documents
+            linker.build_documents()
 
     @property
     def linker_built(self) -> bool:
