@@ -189,8 +189,27 @@ def guess_language(tokens: list[str]) -> str:
 @functools.lru_cache(maxsize=200_000)
 def lemma(token: str, lang: str) -> str:
     """The folded lemma of a lowercased word (accents still on: the
-    dictionaries are spelled with them)."""
-    return fold(simplemma.lemmatize(token, lang))
+    dictionaries are spelled with them); an Italian one in its masculine
+    form, since the labels and ads name one job in either gender."""
+    found = fold(simplemma.lemmatize(token, lang))
+    return masculine(found) if lang == "it" else found
+
+
+_ITALIAN_FEMININE = (("trice", "tore"), ("iera", "iere"), ("essa", "e"))
+
+
+def masculine(word: str) -> str:
+    """An Italian (folded) word's masculine form, by its ending: "direttrice"
+    -> direttore, "infermiera" -> infermiere, "professoressa" -> professore,
+    "addetta" -> addetto. The lemmatiser leaves most feminine forms as they
+    are. A noun that only looks feminine ("azienda" -> aziendo) is changed the
+    same way wherever it is written, so nothing is lost but a few collisions."""
+    if len(word) < 5 or word.endswith(("ista", "ica")):
+        return word
+    for ending, replacement in _ITALIAN_FEMININE:
+        if word.endswith(ending) and len(word) > len(ending) + 2:
+            return word[: -len(ending)] + replacement
+    return word[:-1] + "o" if word.endswith("a") else word
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -266,8 +285,14 @@ def analyze(title: str, lang: str | None = None) -> TitleTerms:
     else guessed from the words."""
     raw = _words(title)
     text = " ".join(_fold_word(w) for w in raw)
+    # "provare, flygmotorer", "gravör, metall": a comma ends the job's name,
+    # what follows says of what; the head is before it.
+    named = len(_words(title.split(",", 1)[0])) if "," in title else len(raw)
+    named = named or len(raw)
     words: list[str] = []
-    for token in raw:
+    for at, token in enumerate(raw):
+        if at == named:
+            named_words = len(words)
         expansion: str | None = ABBREVIATIONS.get(token)
         words.append(token)
         # "it" is also an Italian/English word; only a lone "IT" is the sector.
@@ -277,10 +302,13 @@ def analyze(title: str, lang: str | None = None) -> TitleTerms:
             expansion = None
         if expansion:
             words.extend(expansion.split())
+    if named >= len(raw):
+        named_words = len(words)
     if not words:
         return TitleTerms(text, (), None, lang or "en")
     language = lang or guess_language(words)
     words, head_span = _executive_tail(words, language)
+    head_span = min(head_span, named_words)
     head_at = _head_index([_fold_word(w) for w in words[:head_span]], language)
     terms: list[str] = []
     head: str | None = None

@@ -346,6 +346,7 @@ class TitleMatcher:
             forms.append(self._compact[index])
         self.resolution = functools.lru_cache(maxsize=200_000)(self._resolution)
         self._linker: Linker | None = None
+        self._imported = any(r.source != "project" for r in self.taxonomy.roles.values())
 
     @property
     def linker(self) -> Linker:
@@ -366,7 +367,10 @@ class TitleMatcher:
         """Build the linker now rather than on the first unknown title: it takes
         seconds with an ESCO import, so a service builds it while loading
         (off its event loop), never inside a message."""
-        self.linker  # noqa: B018 - the property builds and keeps it
+        linker = self.linker
+        if self._imported:
+            # the loose link to imported occupations reads their documents
+            linker.build_documents()
 
     @property
     def linker_built(self) -> bool:
@@ -411,12 +415,34 @@ class TitleMatcher:
         # however much else they share.
         links = self.linker.link(title, top=5, require_head=True)
         if not links or links[0].score < self.weights.link_min:
-            return {}
+            return self._loosely_linked(title)
         floor = links[0].score - self.weights.link_margin
         return {
             link.uri: ResolvedRole(link.uri, round(link.score * 100, 1), "link")
             for link in links
             if link.score >= floor
+        }
+
+    def _loosely_linked(self, title: str) -> dict[str, ResolvedRole]:
+        # Two unseen labels of one imported occupation ("sottufficiale",
+        # "sergente maggiore") seldom share a head with its titles; read
+        # against all of its titles together they land on it. Only imported
+        # concepts near the best, and only those naming the title's head noun
+        # somewhere in their titles.
+        if not self._imported:
+            return {}
+        links = self.linker.link(title, top=5)
+        if not links or links[0].score < self.weights.link_loose_min:
+            return {}
+        if self.taxonomy.roles[links[0].uri].source == "project":
+            return {}
+        floor = links[0].score - self.weights.link_loose_margin
+        return {
+            link.uri: ResolvedRole(link.uri, round(link.score * 100, 1), "link")
+            for link in links
+            if link.score >= floor
+            and self.taxonomy.roles[link.uri].source != "project"
+            and self.linker.names_head(title, link.uri)
         }
 
     def _resolve_key(self, key: str) -> dict[str, ResolvedRole]:

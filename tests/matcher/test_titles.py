@@ -143,3 +143,50 @@ def test_decision_is_symmetric_on_the_labelled_pairs(labelled_pairs):
     matcher = default_matcher()
     for pair in labelled_pairs:
         assert matcher.compare(pair.a, pair.b).match == matcher.compare(pair.b, pair.a).match
+
+
+# --- the loose link to imported occupations (issue 13, second round) ---------------------------
+
+
+def _with_imported_sergeant() -> TitleMatcher:
+    from services.matcher.taxonomy import Role
+
+    sergeant = Role(
+        id="esco:0310.1",
+        family="esco:0310.1",
+        titles={
+            "it": ("sergente", "sergente dell'esercito", "sergente maggiore", "sottufficiale"),
+            "en": ("sergeant", "army sergeant", "non-commissioned officer"),
+        },
+        source="esco:0310.1",
+    )
+    return TitleMatcher(default_taxonomy().extended(new_roles=[sergeant]))
+
+
+def test_an_unseen_title_of_an_imported_occupation_links_to_it_loosely():
+    matcher = _with_imported_sergeant()
+    # the strict link scores it below link_min (no title of the role says
+    # "fanteria" or "istruttore"); read against all its titles together, the
+    # occupation, which names the head ("sergente"), is the best by far
+    title = "sergente istruttore di fanteria"
+    strict = matcher.linker.link(title, require_head=True)
+    assert strict[0].score < matcher.weights.link_min
+    roles = matcher.resolve(title)
+    assert [r.role for r in roles] == ["esco:0310.1"]
+    assert roles[0].via == "link"
+    assert matcher.compare(title, "Army Sergeant").match
+
+
+def test_the_loose_link_never_lands_on_a_project_role():
+    matcher = _with_imported_sergeant()
+    # "capo sergente": the strict link's best is the chef ("capo"), below
+    # link_min; the loose one would be the sergeant, whose titles never say
+    # "capo": the head rules, the title stays unknown
+    assert matcher.linker.link("capo sergente", top=1)[0].uri == "esco:0310.1"
+    assert not matcher.resolve("capo sergente")
+    # without an import there is no loose link at all
+    assert not default_matcher().resolve("sergente istruttore di fanteria")
+    for title in ("Staff Sergeant Instructor", "capo reparto vendite", "Marknadskoordinator"):
+        for role in matcher.resolve(title):
+            if role.via == "link" and role.score < 100 * matcher.weights.link_min:
+                assert matcher.taxonomy.roles[role.role].source != "project"
