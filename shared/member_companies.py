@@ -61,6 +61,15 @@ def opened(member: MemberChanged, sealer: Sealer) -> MemberChanged:
     return MemberChanged(**{**fields, "sealed_companies": None})
 
 
+def require_opened(member: object) -> None:
+    """Refuse a member whose companies were never opened: a handler reached
+    without ``opening`` would read "no employer, nothing blocked" and match
+    the member to their own company. Called where members are stored and
+    scored, so a path that skips the boundary fails loudly instead."""
+    if getattr(member, "sealed_companies", None) is not None:
+        raise CompaniesUnreadable()
+
+
 def _texts(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise CompaniesUnreadable()

@@ -10,6 +10,7 @@ from typing import Any
 from asyncpg import Record
 
 from services.notifier.planning import Email, Pending, Prefs
+from shared import member_companies
 from shared.db import Connection
 from shared.events import JobPosting, MatchFound, MemberChanged
 
@@ -32,6 +33,7 @@ async def upsert_member(conn: Connection, m: MemberChanged, paused_until: dateti
     A choice the member made through a link (local_*) survives until the
     platform sends a different value for that field: the newer word wins.
     """
+    member_companies.require_opened(m)  # the page would show no blocked company
     applied = await conn.fetchval(
         """
         INSERT INTO notifier.members AS m (member_id, revision, opted_in, language, timezone,

@@ -137,3 +137,15 @@ async def test_the_boundary_hands_handlers_plain_values_and_other_events_unchang
     await handle(Envelope.wrap(member_companies.sealed(member(), sealer), source="/t"), None)  # type: ignore[arg-type]
     assert seen[0] is ping
     assert seen[1].payload(MemberChanged).blocked_companies == (BLOCKED,)
+
+
+def test_a_member_whose_companies_were_never_opened_is_neither_scored_nor_stored():
+    from services.matcher.scoring import prepare_member
+
+    unopened = member_companies.sealed(member(), Sealer([NEW]))
+    with pytest.raises(CompaniesUnreadable):
+        member_companies.require_opened(unopened)
+    with pytest.raises(CompaniesUnreadable):
+        prepare_member(unopened)
+    member_companies.require_opened(member())  # opened: plain values, nothing sealed
+    assert prepare_member(member()).member_id == "m-1"
