@@ -45,6 +45,16 @@ class Payload:
         # dict is enough, and much cheaper than dataclasses.asdict's deep copy.
         return {name: getattr(self, name) for name in _field_names(type(self))}
 
+    def to_wire(self) -> dict[str, Any]:
+        """The payload as it travels (``to_json`` unless a contract keeps a
+        field off the wire: ``MemberChanged``)."""
+        return self.to_json()
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> Payload:
+        """A payload read off the wire (``from_json`` plus the wire's own rules)."""
+        return cls.from_json(data)
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Payload:
         names = {f.name for f in dataclasses.fields(cls)}
@@ -212,11 +222,18 @@ class MemberChanged(Payload):
 
     No name, no email address: those travel only inside ``sealed_contact``,
     encrypted with the data key from the settings, so a message read off a
-    queue or a dead-letter queue does not say who the member is.
+    queue or a dead-letter queue does not say who the member is. Nor the
+    member's companies (version 2): with the cities, roles and seniority, an
+    employer's name says who the member is, so ``employer_names`` and
+    ``blocked_companies`` travel only inside ``sealed_companies``. On the wire
+    those two fields are absent; a consumer fills them once, at its boundary
+    (``shared.member_companies.opened``), and its handlers read plain values.
     """
 
     TYPE: ClassVar[str] = "member.changed"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    # Filled from ``sealed_companies`` inside a consumer; never on the wire.
+    OPENED: ClassVar[tuple[str, ...]] = ("employer_names", "blocked_companies")
 
     member_id: str
     revision: int
@@ -237,6 +254,47 @@ class MemberChanged(Payload):
     quiet_hours: tuple[str, ...] = ()  # ("22:00", "07:30") in the member's time zone
     paused_until: str | None = None
     sealed_contact: str | None = None
+    sealed_companies: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        # Refused rather than dropped: a publisher that forgot to seal would
+        # otherwise tell every consumer "no employer", and the member would be
+        # matched to their own company.
+        if self.employer_names or self.blocked_companies or self.sealed_companies is None:
+            raise ContractError(f"{self.TYPE} v{self.VERSION}: companies must travel sealed")
+        data = self.to_json()
+        for name in self.OPENED:
+            del data[name]
+        return data
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> Payload:
+        # Fail closed: without the sealed field a consumer could not tell "no
+        # companies" from "companies lost", and would match without the rule.
+        if any(name in data for name in cls.OPENED):
+            raise ContractError(f"{cls.TYPE} v{cls.VERSION}: companies in clear")
+        if not isinstance(data.get("sealed_companies"), str):
+            raise ContractError(f"{cls.TYPE} v{cls.VERSION}: sealed_companies is not str")
+        return cls.from_json(data)
+
+
+# Version 1 stays readable while messages published before version 2 may still
+# be queued or dead-lettered: the companies in clear, no ``sealed_companies``.
+# Nothing publishes it; ``shared.member_companies.opened`` upcasts it.
+@dataclasses.dataclass(frozen=True, slots=True)
+class MemberChangedV1(MemberChanged):
+    VERSION: ClassVar[int] = 1
+
+    def to_wire(self) -> dict[str, Any]:
+        data = self.to_json()
+        del data["sealed_companies"]
+        return data
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> Payload:
+        if "sealed_companies" in data:
+            raise ContractError(f"{cls.TYPE} v{cls.VERSION}: unknown fields (1)")
+        return cls.from_json(data)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -424,6 +482,7 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
         JobUpdatedV1,
         JobClosed,
         MemberChanged,
+        MemberChangedV1,
         MemberErased,
         MemberDeclined,
         ProfileEdited,
@@ -474,7 +533,7 @@ class Envelope:
             "time": self.time,
             "datacontenttype": self.datacontenttype,
             "dataversion": self.dataversion,
-            "data": self.data.to_json(),
+            "data": self.data.to_wire(),
         }
 
     def encode(self) -> bytes:
@@ -526,7 +585,7 @@ class Envelope:
             type=str(raw["type"]),
             time=str(raw.get("time", "")),
             dataversion=int(version),
-            data=payload_cls.from_json(raw["data"]),
+            data=payload_cls.from_wire(raw["data"]),
             datacontenttype=str(raw.get("datacontenttype", "application/json")),
         )
 

@@ -34,7 +34,7 @@ PERSONAL_KEYS = frozenset(
         "first_name", "last_name", "given_name", "family_name", "phone", "phone_number",
         "mobile", "address", "street", "note", "cv_url", "profile_url", "password",
         "secret", "token", "authorization", "cookie", "employer", "current_employer",
-        "sealed_contact",
+        "sealed_contact", "sealed_companies", "employer_names", "blocked_companies",
     }
 )  # fmt: skip
 

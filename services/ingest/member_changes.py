@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from services.ingest import privacy, queries
+from shared import member_companies
 from shared.db import Connection
 from shared.events import Envelope, MemberChanged, MemberErased
 from shared.outbox import enqueue
@@ -103,12 +104,15 @@ async def upsert_member(
             datetime.fromisoformat(consent["at"]),
             consent["text_version"],
         )
-        event = MemberChanged(
-            member_id=str(member_id),
-            revision=revision,
-            opted_in=opted_in,
-            sealed_contact=sealed,
-            **event_fields(profile),
+        event = member_companies.sealed(
+            MemberChanged(
+                member_id=str(member_id),
+                revision=revision,
+                opted_in=opted_in,
+                sealed_contact=sealed,
+                **event_fields(profile),
+            ),
+            sealer,
         )
         await enqueue(conn, SCHEMA, Envelope.wrap(event, source=SOURCE))
         return MemberResult(member_id, external_id, revision, outcome)  # type: ignore[arg-type]

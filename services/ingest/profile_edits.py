@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime
 
 from services.ingest import member_changes
-from shared import logs
+from shared import logs, member_companies
 from shared.consumer import Poison
 from shared.db import Connection
 from shared.events import Envelope, MemberChanged, ProfileEdited
@@ -60,12 +60,15 @@ async def on_edited(event: Envelope, conn: Connection, sealer: Sealer) -> None:
         profile,
         at,
     )
-    event_out = MemberChanged(
-        member_id=str(member_id),
-        revision=revision,
-        opted_in=row["opted_in"],
-        sealed_contact=row["sealed_contact"],
-        **member_changes.event_fields(profile),
+    event_out = member_companies.sealed(
+        MemberChanged(
+            member_id=str(member_id),
+            revision=revision,
+            opted_in=row["opted_in"],
+            sealed_contact=row["sealed_contact"],
+            **member_changes.event_fields(profile),
+        ),
+        sealer,
     )
     await enqueue(
         conn, member_changes.SCHEMA, Envelope.wrap(event_out, source=member_changes.SOURCE)

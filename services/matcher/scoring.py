@@ -28,6 +28,7 @@ from services.matcher.titles import (
     fold,
 )
 from services.matcher.weights import DEFAULT_WEIGHTS, Weights
+from shared import member_companies
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -217,6 +218,7 @@ def prepare_posting(posting: PostingLike, matcher: TitleMatcher | None = None) -
 
 
 def prepare_member(member: MemberLike, matcher: TitleMatcher | None = None) -> PreparedMember:
+    member_companies.require_opened(member)  # never scored without the company rule
     matcher = matcher or default_matcher()
     return PreparedMember(
         member_id=member.member_id,

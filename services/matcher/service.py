@@ -7,11 +7,12 @@ from pathlib import Path
 
 from services.matcher import handlers, privacy
 from services.matcher.live import LiveIndex
-from shared import logs
+from shared import logs, member_companies
 from shared.consumer import Handler
 from shared.db import Connection
 from shared.events import Envelope, MemberExportRequested
 from shared.retention import scheduled
+from shared.sealing import sealer_for
 from shared.service import Runtime, ServiceSpec
 from shared.settings import Settings
 from shared.topology import QueueSpec, matcher_shard
@@ -34,7 +35,10 @@ def live_index(runtime: Runtime) -> LiveIndex:
 
 
 def make_handler(runtime: Runtime) -> Handler:
-    matching = handlers.make_handler(live_index(runtime))
+    # The member's companies are opened here, once, for every handler.
+    matching = member_companies.opening(
+        handlers.make_handler(live_index(runtime)), sealer_for(runtime.settings.secret_keys)
+    )
     export = privacy.make_export_handler(runtime.settings)
 
     async def handle(event: Envelope, conn: Connection) -> None:
@@ -74,6 +78,10 @@ SPEC = ServiceSpec(
     operator_port=lambda settings: settings.matcher_operator_port,
     queue=shard_queue,
     handler=make_handler,
-    batch_handlers=lambda runtime: handlers.make_batch_handlers(live_index(runtime)),
+    # The same opening of the member's companies for batches of member changes.
+    batch_handlers=lambda runtime: member_companies.opening_batches(
+        handlers.make_batch_handlers(live_index(runtime)),
+        sealer_for(runtime.settings.secret_keys),
+    ),
     background=(build_index, scheduled(privacy.purge)),
 )

@@ -10,6 +10,7 @@ from typing import Any
 from asyncpg import Record
 
 from services.notifier.planning import Email, Pending, Prefs
+from shared import member_companies
 from shared.db import Connection
 from shared.events import JobPosting, MatchFound, MemberChanged
 
@@ -58,6 +59,7 @@ UPSERT_MEMBER = """
 
 
 def _member_args(m: MemberChanged, paused_until: datetime | None) -> tuple[Any, ...]:
+    member_companies.require_opened(m)  # the page would show no blocked company
     return (
         m.member_id,
         m.revision,

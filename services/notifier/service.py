@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.notifier import confirmations, consent, handlers, links, privacy, sender
+from shared import member_companies
 from shared.consumer import Handler, dispatch
 from shared.events import MemberExportRequested
 from shared.retention import scheduled
+from shared.sealing import sealer_for
 from shared.service import Runtime, ServiceSpec
 from shared.topology import NOTIFIER
 
@@ -17,7 +19,11 @@ SCHEMA = "notifier"
 
 def make_handler(runtime: Runtime) -> Handler:
     export = privacy.make_export_handler(runtime.settings)
-    return dispatch({**handlers.HANDLERS, MemberExportRequested.TYPE: export})
+    # The member's companies are opened here, once, for every handler.
+    return member_companies.opening(
+        dispatch({**handlers.HANDLERS, MemberExportRequested.TYPE: export}),
+        sealer_for(runtime.settings.secret_keys),
+    )
 
 
 SPEC = ServiceSpec(
@@ -28,7 +34,10 @@ SPEC = ServiceSpec(
     operator_port=lambda settings: settings.notifier_operator_port,
     queue=NOTIFIER,
     handler=make_handler,
-    batch_handlers=lambda _runtime: handlers.BATCH_HANDLERS,
+    # The same opening of the member's companies for batches of member changes.
+    batch_handlers=lambda runtime: member_companies.opening_batches(
+        handlers.BATCH_HANDLERS, sealer_for(runtime.settings.secret_keys)
+    ),
     routes=links.routes,
     background=(
         sender.run,

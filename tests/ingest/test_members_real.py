@@ -13,10 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.ingest import operators, views
-from shared import logs
+from shared import logs, member_companies
 from shared.events import Envelope, MemberChanged, MemberErased
 from shared.http import problem_middleware
-from shared.sealing import Sealer
+from shared.sealing import Sealer, sealer_for
 from shared.service import Runtime
 from tests.ingest.conftest import posting, signed
 
@@ -72,8 +72,13 @@ async def test_a_new_member_is_stored_sealed_and_announced_without_identifiers(
     assert member.member_id == body["member_id"]
     assert member.opted_in is True
     assert member.desired_roles == ("Executive Assistant", "Assistente di direzione")
-    assert member.employer_names == ("Ferretti & Bianchi S.p.A.", "Gruppo Ferretti")
-    assert member.blocked_companies == ("Rossi Holding",)
+    # The companies travel sealed only (member.changed v2), opened by a consumer.
+    for company in ("Ferretti", "Rossi Holding"):
+        assert company.encode() not in raw
+    assert (member.employer_names, member.blocked_companies) == ((), ())
+    opened = member_companies.opened(member, sealer_for(settings.secret_keys))
+    assert opened.employer_names == ("Ferretti & Bianchi S.p.A.", "Gruppo Ferretti")
+    assert opened.blocked_companies == ("Rossi Holding",)
     assert member.frequency == "daily"
     assert member.quiet_hours == ("21:00", "08:00")
     assert member.sealed_contact is not None

@@ -14,20 +14,22 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.matcher.live import LiveIndex
+from shared.sealing import sealer_for
 from tests.matcher.test_service_real import Matcher, job, member, of, start_matcher
 
 pytestmark = pytest.mark.real
 
 
 @pytest.fixture
-async def running(amqp, pool, topology, namespace) -> AsyncIterator[Matcher]:
+async def running(amqp, pool, topology, namespace, settings) -> AsyncIterator[Matcher]:
     channel = await amqp.channel()
     exchange = await topology.declare_exchange(channel)
     tap = await channel.declare_queue(f"{namespace}.test-matches", durable=False)
     await tap.bind(exchange, routing_key="match.#")
     live = LiveIndex()
-    consumer, stop, relay, publisher = await start_matcher(amqp, pool, topology, live)
-    yield Matcher(pool, publisher, consumer, tap, live)
+    sealer = sealer_for(settings.secret_keys)
+    consumer, stop, relay, publisher = await start_matcher(amqp, pool, topology, live, sealer)
+    yield Matcher(pool, publisher, consumer, tap, live, sealer)
     await consumer.stop(5)
     stop.set()
     with contextlib.suppress(Exception):

@@ -24,7 +24,7 @@ from services.matcher.handlers import make_handler
 from services.matcher.index import MemberIndex
 from services.matcher.live import LiveIndex, store_taxonomy
 from services.matcher.taxonomy import Role, default_taxonomy
-from shared import metrics
+from shared import member_companies, metrics
 from shared.consumer import Consumer
 from shared.db import Pool
 from shared.events import (
@@ -40,7 +40,7 @@ from shared.events import (
 )
 from shared.outbox import OutboxRelay
 from shared.publisher import Publisher
-from shared.sealing import Sealer
+from shared.sealing import Sealer, sealer_for
 from shared.settings import Settings
 from shared.topology import MATCHER, Topology, bucket
 from tests.helpers import eventually
@@ -98,9 +98,13 @@ class Matcher:
     consumer: Consumer
     tap: AbstractQueue
     live: LiveIndex
+    sealer: Sealer
     seen: list[tuple[Envelope, bytes]] = field(default_factory=list)
 
     async def send(self, payload: Payload, envelope: Envelope | None = None) -> Envelope:
+        if isinstance(payload, MemberChanged):
+            # As ingest publishes it: the companies sealed (member.changed v2).
+            payload = member_companies.sealed(payload, self.sealer)
         envelope = envelope or Envelope.wrap(payload, source="/tests")
         before = self.handled()
         await self.publisher.publish(envelope)
@@ -144,14 +148,15 @@ async def _true(value: bool) -> bool:
 
 
 async def start_matcher(
-    amqp: AbstractRobustConnection, pool: Pool, topology: Topology, live: LiveIndex
+    amqp: AbstractRobustConnection, pool: Pool, topology: Topology, live: LiveIndex, sealer: Sealer
 ) -> tuple[Consumer, asyncio.Event, asyncio.Task[None], Publisher]:
     channel = await amqp.channel()
     publisher = await Publisher.create(channel, topology)
     consumer = Consumer(
         spec=MATCHER,
         topology=topology,
-        handler=make_handler(live),
+        # Wired as services/matcher/service.py wires it: companies opened first.
+        handler=member_companies.opening(make_handler(live), sealer),
         pool=pool,
         inbox_table="matcher.inbox",
         prefetch=8,
@@ -163,14 +168,15 @@ async def start_matcher(
 
 
 @pytest.fixture
-async def matcher(amqp, pool, topology, namespace) -> AsyncIterator[Matcher]:
+async def matcher(amqp, pool, topology, namespace, settings) -> AsyncIterator[Matcher]:
     channel = await amqp.channel()
     exchange = await topology.declare_exchange(channel)
     tap = await channel.declare_queue(f"{namespace}.test-matches", durable=False)
     await tap.bind(exchange, routing_key="match.#")
     live = LiveIndex()
-    consumer, stop, relay, publisher = await start_matcher(amqp, pool, topology, live)
-    yield Matcher(pool, publisher, consumer, tap, live)
+    sealer = sealer_for(settings.secret_keys)
+    consumer, stop, relay, publisher = await start_matcher(amqp, pool, topology, live, sealer)
+    yield Matcher(pool, publisher, consumer, tap, live, sealer)
     await consumer.stop(5)
     stop.set()
     with contextlib.suppress(Exception):
@@ -381,14 +387,15 @@ async def test_a_rolled_back_change_never_reaches_the_index(pool: Pool):
 
 
 async def test_a_restarted_matcher_rebuilds_its_index_from_the_database(
-    amqp, pool, topology, namespace
+    amqp, pool, topology, namespace, settings
 ):
+    sealer = sealer_for(settings.secret_keys)
     channel = await amqp.channel()
     tap = await channel.declare_queue(f"{namespace}.test-matches", durable=False)
     await tap.bind(await topology.declare_exchange(channel), routing_key="match.#")
     first = LiveIndex()
-    consumer, stop, relay, publisher = await start_matcher(amqp, pool, topology, first)
-    matcher = Matcher(pool, publisher, consumer, tap, first)
+    consumer, stop, relay, publisher = await start_matcher(amqp, pool, topology, first, sealer)
+    matcher = Matcher(pool, publisher, consumer, tap, first, sealer)
     await matcher.send(member("m-1"))
     await matcher.send(member("m-2", desired_roles=("Ledningsassistent",)))
     await matcher.send(member("m-3", opted_in=False))
@@ -399,8 +406,8 @@ async def test_a_restarted_matcher_rebuilds_its_index_from_the_database(
     second = LiveIndex()  # a new process: nothing in memory
     await second.load(pool)
     assert len(second.index) == 2
-    consumer, stop, relay, publisher = await start_matcher(amqp, pool, topology, second)
-    matcher = Matcher(pool, publisher, consumer, tap, second)
+    consumer, stop, relay, publisher = await start_matcher(amqp, pool, topology, second, sealer)
+    matcher = Matcher(pool, publisher, consumer, tap, second, sealer)
     await matcher.send(job("p-1"))
     assert set(of(await matcher.events(), "match.found")) == {"m-1", "m-2"}
     await consumer.stop(5)

@@ -29,11 +29,13 @@ from services.matcher.handlers import make_handler
 from services.matcher.index import MemberIndex
 from services.matcher.live import LiveIndex
 from services.matcher.weights import DEFAULT_WEIGHTS, Weights
+from shared import member_companies
 from shared.commands import CliError
 from shared.consumer import Consumer
 from shared.db import Pool, create_pool
 from shared.events import Envelope, JobClosed, JobUpdated, MemberChanged, MemberErased, Payload
 from shared.publisher import Publisher
+from shared.sealing import Sealer, sealer_for
 from shared.settings import Settings
 from shared.topology import (
     BUCKETS,
@@ -97,9 +99,11 @@ class Run:
         amqp: AbstractRobustConnection,
         pool: Pool,
         topology: Topology,
+        sealer: Sealer,
         weights: Weights = WEIGHTS,
     ) -> None:
         self.amqp = amqp
+        self.sealer = sealer
         self.pool = pool
         self.topology = topology
         self.weights = weights
@@ -117,7 +121,7 @@ class Run:
         consumer = Consumer(
             spec=matcher_shard(shard, self.shards),
             topology=self.topology,
-            handler=make_handler(live),
+            handler=member_companies.opening(make_handler(live), self.sealer),
             pool=self.pool,
             inbox_table="matcher.inbox",
             prefetch=4,
@@ -232,8 +236,23 @@ async def publisher(amqp: AbstractRobustConnection, topology: Topology) -> Publi
     return await Publisher.create(await amqp.channel(), topology)
 
 
-async def publish(publisher: Publisher, payloads: Sequence[Payload]) -> list[Envelope]:
-    events = [Envelope.wrap(p, source="/tests") for p in payloads]
+@pytest.fixture
+def sealer(settings: Settings) -> Sealer:
+    """The key list the services' processes read from the same environment."""
+    return sealer_for(settings.secret_keys)
+
+
+def as_published(payload: Payload, sealer: Sealer) -> Payload:
+    """As ingest publishes it: a member's companies sealed (member.changed v2)."""
+    return (
+        member_companies.sealed(payload, sealer) if isinstance(payload, MemberChanged) else payload
+    )
+
+
+async def publish(
+    publisher: Publisher, payloads: Sequence[Payload], sealer: Sealer
+) -> list[Envelope]:
+    events = [Envelope.wrap(as_published(p, sealer), source="/tests") for p in payloads]
     for event in events:
         await publisher.publish(event)
     return events
@@ -352,19 +371,20 @@ async def test_one_shard_and_three_shards_match_identically_and_a_stopped_shard_
     other_pool: Pool,
     topology: Topology,
     publisher: Publisher,
+    sealer: Sealer,
 ) -> None:
-    one = Run(amqp, pool, topology)
-    sharded = Run(amqp, other_pool, dataclasses.replace(topology, matcher_shards=3))
+    one = Run(amqp, pool, topology, sealer=sealer)
+    sharded = Run(amqp, other_pool, dataclasses.replace(topology, matcher_shards=3), sealer=sealer)
     await one.start_all()
     await sharded.start_all()
     people = members(24)
     assert more_fit_than_the_cap(people)
-    events = await publish(publisher, people)
+    events = await publish(publisher, people, sealer)
     await both_settled(one, sharded, events)
 
     # Shard 1 goes away; openings keep coming.
     await sharded.stop(1)
-    events += await publish(publisher, openings())
+    events += await publish(publisher, openings(), sealer)
     await one.settled(events)
     for shard in (0, 2):
         await sharded.caught_up(events, shard)
@@ -376,7 +396,7 @@ async def test_one_shard_and_three_shards_match_identically_and_a_stopped_shard_
     await sharded.start(1)
     await both_settled(one, sharded, events)
     for batch in (later_openings(), LATER_MEMBERS):
-        events += await publish(publisher, batch)
+        events += await publish(publisher, batch, sealer)
         await both_settled(one, sharded, events)
 
     await assert_identical(one, sharded)
@@ -388,15 +408,16 @@ async def test_changing_the_shard_count_is_refused_while_running_and_then_matche
     other_pool: Pool,
     topology: Topology,
     publisher: Publisher,
+    sealer: Sealer,
 ) -> None:
-    one = Run(amqp, pool, topology)
-    two = Run(amqp, other_pool, dataclasses.replace(topology, matcher_shards=2))
+    one = Run(amqp, pool, topology, sealer=sealer)
+    two = Run(amqp, other_pool, dataclasses.replace(topology, matcher_shards=2), sealer=sealer)
     await one.start_all()
     await two.start_all()
     people = members(24)
     events: list[Envelope] = []
     for batch in (people, openings()[:2]):
-        events += await publish(publisher, batch)
+        events += await publish(publisher, batch, sealer)
         await both_settled(one, two, events)
 
     with pytest.raises(ReshardRefused) as refused:
@@ -405,13 +426,13 @@ async def test_changing_the_shard_count_is_refused_while_running_and_then_matche
 
     # The procedure: stop every matcher shard (their queues are drained), re-split, start.
     await two.stop_all()
-    three = Run(amqp, other_pool, await resharded(amqp, two.topology, 3))
+    three = Run(amqp, other_pool, await resharded(amqp, two.topology, 3), sealer=sealer)
     assert three.topology.matcher_shards == 3
     await three.start_all()
     newcomers = members(9, prefix="n")
     more: list[Envelope] = []
     for batch in (newcomers, openings()[2:], later_openings(), LATER_MEMBERS):
-        more += await publish(publisher, batch)
+        more += await publish(publisher, batch, sealer)
         await one.settled([*events, *more])
         await three.settled(more)
     await assert_identical(one, three)
@@ -432,6 +453,7 @@ async def test_the_reshard_command_refuses_a_queue_with_work_then_re_splits(
     namespace: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    sealer: Sealer,
 ) -> None:
     for key, value in stack_env.items():
         monkeypatch.setenv(key, value)
@@ -444,7 +466,7 @@ async def test_the_reshard_command_refuses_a_queue_with_work_then_re_splits(
     await two.declare_all(channel)
     publisher = await Publisher.create(channel, two)
     waiting = member("m-waiting")
-    await publisher.publish(Envelope.wrap(waiting, source="/tests"))
+    await publisher.publish(Envelope.wrap(as_published(waiting, sealer), source="/tests"))
     owner = two.queue(matcher_shard(shard_of("m-waiting", 2), 2))
 
     code = await asyncio.to_thread(main, ["shards", "reshard", "--to", "3"])
@@ -463,7 +485,7 @@ async def test_the_reshard_command_refuses_a_queue_with_work_then_re_splits(
         "queues": [f"{namespace}.matcher.shard-{k}" for k in range(3)],
     }
     # A member event now reaches its owner among three.
-    await publisher.publish(Envelope.wrap(waiting, source="/tests"))
+    await publisher.publish(Envelope.wrap(as_published(waiting, sealer), source="/tests"))
     owner = two.queue(matcher_shard(shard_of("m-waiting", 3), 3))
     fresh = await amqp.channel()
 
@@ -536,6 +558,7 @@ async def test_three_matcher_processes_one_killed_mid_run_lose_nothing(
     publisher: Publisher,
     service_env: dict[str, str],
     tmp_path: Path,
+    sealer: Sealer,
 ) -> None:
     """The real service, three processes (PASSAPAROLA_MATCHER_SHARD 0-2); shard 1
     is killed with SIGKILL right after the openings are published, and comes
@@ -555,13 +578,13 @@ async def test_three_matcher_processes_one_killed_mid_run_lose_nothing(
         )
 
     three = dataclasses.replace(topology, matcher_shards=3)
-    one = Run(amqp, other_pool, topology, weights=DEFAULT_WEIGHTS)
+    one = Run(amqp, other_pool, topology, sealer=sealer, weights=DEFAULT_WEIGHTS)
     await one.start_all()
     shards = [process(k) for k in range(3)]
     try:
         for shard in shards:
             await shard.start()
-        sharded = Run(amqp, pool, three)  # only to count what each shard should get
+        sharded = Run(amqp, pool, three, sealer=sealer)  # only to count what each shard should get
 
         async def processes_handled(events: Sequence[Envelope], *only: int) -> None:
             for k in only or range(3):
@@ -572,11 +595,11 @@ async def test_three_matcher_processes_one_killed_mid_run_lose_nothing(
 
                 await eventually(done, timeout=120, what=f"matcher process {k} caught up")
 
-        events = await publish(publisher, members(24))
+        events = await publish(publisher, members(24), sealer)
         await one.settled(events)
         await processes_handled(events)
 
-        events += await publish(publisher, openings())
+        events += await publish(publisher, openings(), sealer)
         shards[1].kill()
         await one.settled(events)
         await processes_handled(events, 0, 2)
@@ -584,7 +607,7 @@ async def test_three_matcher_processes_one_killed_mid_run_lose_nothing(
         await shards[1].start()
         await processes_handled(events)
         for batch in (later_openings(), LATER_MEMBERS):
-            events += await publish(publisher, batch)
+            events += await publish(publisher, batch, sealer)
             await one.settled(events)
             await processes_handled(events)
         assert await handled_in(pool) == sharded.expected(events)

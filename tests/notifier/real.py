@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from shared import member_companies
 from shared.events import Envelope, MatchFound, MemberChanged, Payload
 from shared.sealing import Sealer
 from tests.conftest import TEST_STACK
@@ -163,7 +164,8 @@ def member_event(secret: str, member_id: str, address: str, **kw: Any) -> Envelo
         "sealed_contact": contact,
     }
     fields.update(kw)
-    return wrap(MemberChanged(**fields))
+    # As ingest publishes it: the companies sealed (member.changed v2).
+    return wrap(member_companies.sealed(MemberChanged(**fields), Sealer([secret])))
 
 
 def match_event(member_id: str, posting_id: str | None = None, **kw: Any) -> Envelope:

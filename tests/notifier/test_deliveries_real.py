@@ -10,6 +10,7 @@ import json
 import os
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from services.notifier import handlers
 from services.notifier.consent import ForwardSender
 from services.notifier.sender import Dispatcher
-from shared import delivery, metrics
+from shared import delivery, member_companies, metrics
 from shared.consumer import dispatch
 from shared.sealing import sealer_for
 from tests.helpers import eventually
@@ -45,8 +46,10 @@ async def cli(env: dict[str, str], *args: str) -> CliResult:
     return CliResult(process.returncode, out.decode(), err.decode())
 
 
-async def _handle(pool, *envelopes) -> None:
-    handle = dispatch(handlers.HANDLERS)
+async def _handle(pool, *envelopes, keys: Sequence[str] = ()) -> None:
+    """Handle in this process, as the service does: member.changed opened
+    with ``keys`` first (services/notifier/service.py)."""
+    handle = member_companies.opening(dispatch(handlers.HANDLERS), sealer_for(keys or ["-" * 40]))
     for envelope in envelopes:
         async with pool.acquire() as conn, conn.transaction():
             await handle(envelope, conn)
@@ -72,7 +75,11 @@ async def test_two_senders_side_by_side_send_every_email_once(pool, settings):
     settings = replace(settings, delivery_retry_delays_ms=(200,))
     box = Mailbox(domain())
     ids = [f"side-{i:02d}" for i in range(MEMBERS)]
-    await _handle(pool, *(member_event(settings.secret_key, m, f"{m}@{box.domain}") for m in ids))
+    await _handle(
+        pool,
+        *(member_event(settings.secret_key, m, f"{m}@{box.domain}") for m in ids),
+        keys=settings.secret_keys,
+    )
     await _handle(pool, *(match_event(m, posting_id="p-side") for m in ids))
 
     async def all_sent() -> bool:
@@ -98,7 +105,11 @@ async def test_a_poisoned_email_fails_alone_and_the_operator_sees_and_retries_it
     addresses["edge"] = f"edge@{box.domain}"
     addresses["refused"] = f"refuse-550@{box.domain}"
     addresses["busy"] = f"defer-451@{box.domain}"
-    await _handle(pool, *(member_event(settings.secret_key, m, a) for m, a in addresses.items()))
+    await _handle(
+        pool,
+        *(member_event(settings.secret_key, m, a) for m, a in addresses.items()),
+        keys=settings.secret_keys,
+    )
     await _handle(pool, *(match_event(m, posting_id="p-poison") for m in addresses))
     # Plan first, then poison one email the way a careless client's data does:
     # a date at the edge of the calendar, which its links cannot be issued from.
@@ -154,7 +165,11 @@ async def test_a_poisoned_email_fails_alone_and_the_operator_sees_and_retries_it
 async def test_a_crashed_workers_claim_is_due_again_after_its_lease(pool, settings):
     settings = replace(settings, delivery_lease_s=10)
     box = Mailbox(domain())
-    await _handle(pool, member_event(settings.secret_key, "lease", f"lease@{box.domain}"))
+    await _handle(
+        pool,
+        member_event(settings.secret_key, "lease", f"lease@{box.domain}"),
+        keys=settings.secret_keys,
+    )
     await _handle(pool, match_event("lease", posting_id="p-lease"))
     dispatcher = Dispatcher(pool, settings)
     assert await dispatcher.plan_due() == 1
@@ -187,6 +202,7 @@ async def test_after_a_key_change_contacts_sealed_under_the_old_key_still_get_ma
     await _handle(
         pool,
         *(member_event(old if i % 2 else new, m, f"{m}@{box.domain}") for i, m in enumerate(ids)),
+        keys=[new, old],
     )
     await _handle(pool, *(match_event(m, posting_id="p-rot") for m in ids))
     rotated = replace(settings, secret_key=new, previous_secret_keys=(old,))

@@ -206,14 +206,31 @@ async def test_an_edit_on_the_page_changes_what_the_matcher_matches(
         )
         assert not await _matched(pool, member_id, "AFTER-BLOCKED")
 
-        # The edit's own event carries it sealed only. (member.changed then
-        # carries the profile as the platform's own changes do: its contract.)
+        # The edit's own event carries it sealed only; so does the
+        # member.changed ingest publishes after it (companies sealed, v2).
         bodies = await pool.fetch(
             "SELECT body FROM notifier.outbox WHERE routing_key = 'profile.edited'"
         )
         assert len(bodies) == 1
         assert b"FERRETTI" not in bytes(bodies[0]["body"])
         assert b"Assistant" not in bytes(bodies[0]["body"])
+        changes = await pool.fetch(
+            "SELECT body FROM ingest.outbox WHERE routing_key LIKE 'member.changed%'"
+        )
+        assert len(changes) == 2
+        assert not any(b"FERRETTI" in bytes(c["body"]) for c in changes)
+
+        # The notifier opened it: its preference page shows the blocked company.
+        async def shown() -> bool:
+            profile = await pool.fetchval(
+                "SELECT profile FROM notifier.members WHERE member_id = $1 AND revision = 2",
+                member_id,
+            )
+            return profile is not None and profile["blocked_companies"] == [
+                "FERRETTI & BIANCHI SpA"
+            ]
+
+        await eventually(shown, what="the blocked company in the notifier's profile copy")
 
         # An older edit arriving late (a replay, a second ingest process) is
         # not applied over the newer one.

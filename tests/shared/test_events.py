@@ -128,10 +128,18 @@ def test_no_payload_has_a_field_for_direct_identifiers(payload):
     assert not fields & IDENTIFYING
 
 
-def test_member_changed_carries_only_a_sealed_contact():
-    member = MemberChanged(member_id="m1", revision=3, opted_in=True, sealed_contact="gAAAA...")
+def test_member_changed_carries_only_a_sealed_contact_and_sealed_companies():
+    member = MemberChanged(
+        member_id="m1",
+        revision=3,
+        opted_in=True,
+        sealed_contact="gAAAA...",
+        sealed_companies="gAAAB...",
+    )
     data = Envelope.wrap(member, source="/ingest").to_json()["data"]
     assert data["sealed_contact"] == "gAAAA..."
+    assert data["sealed_companies"] == "gAAAB..."
+    assert "employer_names" not in data and "blocked_companies" not in data
 
 
 # --- hostile input: whatever arrives on a queue, decoding ends in an envelope or a
