@@ -14,12 +14,14 @@ from services.matcher.handlers import make_batch_handlers, make_handler
 from services.matcher.live import LiveIndex
 from services.matcher.scoring import place_key
 from shared import consumer as consumer_module
-from shared import dlq
+from shared import dlq, member_companies
 from shared.consumer import Consumer
 from shared.db import Pool
-from shared.events import Envelope, MemberErased, Payload
+from shared.events import Envelope, MemberChanged, MemberErased, Payload
 from shared.outbox import OutboxRelay
 from shared.publisher import Publisher
+from shared.sealing import Sealer, sealer_for
+from shared.settings import Settings
 from shared.topology import MATCHER, Topology, matcher_shard, shard_of
 from tests.helpers import eventually
 from tests.matcher.test_service_real import job, member
@@ -31,6 +33,13 @@ def wrap(payload: Payload) -> Envelope:
     return Envelope.wrap(payload, source="/tests")
 
 
+def sealed(payload: Payload, sealer: Sealer) -> Envelope:
+    """``payload`` as ingest publishes it: a member's companies sealed."""
+    if isinstance(payload, MemberChanged):
+        payload = member_companies.sealed(payload, sealer)
+    return wrap(payload)
+
+
 async def settle(consumer: Consumer, count: int) -> None:
     async def done() -> bool:
         final = ("ok", "duplicate", "dead_lettered")  # not "retried": it comes back
@@ -40,7 +49,7 @@ async def settle(consumer: Consumer, count: int) -> None:
 
 
 async def test_a_mixed_batch_keeps_revisions_erasure_idempotency_and_isolates_the_poison(
-    amqp, pool: Pool, topology: Topology, monkeypatch
+    amqp, pool: Pool, topology: Topology, monkeypatch, settings: Settings
 ):
     # A generous wait, so that what waits in the queue forms one batch.
     monkeypatch.setattr(consumer_module, "BATCH_WAIT_S", 0.5)
@@ -48,6 +57,7 @@ async def test_a_mixed_batch_keeps_revisions_erasure_idempotency_and_isolates_th
     publisher = await Publisher.create(channel, topology)
     await topology.declare_queue(channel, MATCHER)
     live = LiveIndex()
+    sealer = sealer_for(settings.secret_keys)
     relay_stop = asyncio.Event()
     relay = asyncio.create_task(
         OutboxRelay(pool=pool, schema="matcher", publisher=publisher).run(relay_stop)
@@ -57,15 +67,20 @@ async def test_a_mixed_batch_keeps_revisions_erasure_idempotency_and_isolates_th
         return Consumer(
             spec=MATCHER,
             topology=topology,
-            handler=make_handler(live),
+            # Wired as services/matcher/service.py wires it: companies opened first.
+            handler=member_companies.opening(make_handler(live), sealer),
             pool=pool,
             inbox_table="matcher.inbox",
-            batch_handlers=make_batch_handlers(live),
+            batch_handlers=member_companies.opening_batches(make_batch_handlers(live), sealer),
             batch_size=batch_size,
         )
 
     # Before: an open posting, a member at revision 5, an erased member.
-    before = [wrap(job("p-1")), wrap(member("m-old", 5)), wrap(member("m-gone"))]
+    before = [
+        wrap(job("p-1")),
+        sealed(member("m-old", 5), sealer),
+        sealed(member("m-gone"), sealer),
+    ]
     before.append(wrap(MemberErased(member_id="m-gone")))
     one_by_one = consumer(1)
     for envelope in before:
@@ -74,15 +89,15 @@ async def test_a_mixed_batch_keeps_revisions_erasure_idempotency_and_isolates_th
     await settle(one_by_one, len(before))
     await one_by_one.stop(5)
 
-    m2 = wrap(member("m-2"))
+    m2 = sealed(member("m-2"), sealer)
     batch = [
-        wrap(member("m-1")),
-        wrap(member("m-1", 2, opted_in=False)),  # the latest: m-1 ends with no match
+        sealed(member("m-1"), sealer),
+        sealed(member("m-1", 2, opted_in=False), sealer),  # the latest: m-1 ends with no match
         m2,
-        wrap(member("m-old", 3, cities=("Torino",))),  # older than the stored 5
-        wrap(member("m-gone", 9)),  # erased: a late change cannot bring them back
+        sealed(member("m-old", 3, cities=("Torino",)), sealer),  # older than the stored 5
+        sealed(member("m-gone", 9), sealer),  # erased: a late change cannot bring them back
         m2,  # the same event again
-        wrap(member("m-\x00", 1)),  # no database takes this id: fails every time
+        sealed(member("m-\x00", 1), sealer),  # no database takes this id: fails every time
     ]
     for envelope in batch:
         await publisher.publish(envelope)
