@@ -285,7 +285,8 @@ VARIABLES: tuple[Variable, ...] = (
         "consumer_batch",
         _int_range(1, 1000),
         "200",
-        "Most messages of a batchable event type (member changes) a consumer applies "
+        "Most messages of a batchable event type (member changes; in the notifier, "
+        "matches found or withdrawn) a consumer applies "
         "in one transaction; 1: one by one.",
     ),
     Variable(

@@ -100,7 +100,9 @@ def make_handlers(clock: Clock = _utcnow) -> dict[str, Handler]:
 
 def make_batch_handlers(clock: Clock = _utcnow) -> dict[str, BatchHandler]:
     """Member changes many at once (an import sends them by the thousand): the
-    effect of ``on_member_changed`` for each member's latest revision."""
+    effect of ``on_member_changed`` for each member's latest revision. Matches
+    found and withdrawn (an opening fits many members): the effect of their
+    one-by-one handlers, with a lookup or a write per batch, not per match."""
 
     async def on_members_changed(events: list[Envelope], conn: Connection) -> None:
         # An equal revision is applied again one by one (the upsert's >=).
@@ -119,7 +121,34 @@ def make_batch_handlers(clock: Clock = _utcnow) -> dict[str, BatchHandler]:
         )
         log.info("member changes applied", events=len(events), applied=len(applied))
 
-    return {MemberChanged.TYPE: on_members_changed}
+    async def on_matches_found(events: list[Envelope], conn: Connection) -> None:
+        """``on_match_found`` for each match, with one lookup of the postings and
+        one of the members, and one insert (one wake-up of the planners)."""
+        matches = [event.payload(MatchFound) for event in events]
+        closed = await queries.closed_postings(conn, [m.posting_id for m in matches])
+        prefs = await queries.members(conn, [m.member_id for m in matches])
+        now = clock()
+        rows = [
+            (m, planning.due_at(prefs.get(m.member_id), now), *_opening_state(m, closed))
+            for m in matches
+        ]
+        await queries.add_notifications(conn, rows)
+        log.info("matches scheduled", events=len(events))
+
+    async def on_matches_withdrawn(events: list[Envelope], conn: Connection) -> None:
+        withdrawn = [event.payload(MatchWithdrawn) for event in events]
+        await queries.matches_withdrawn(conn, [(w.match_id, w.reason) for w in withdrawn])
+
+    return {
+        MemberChanged.TYPE: on_members_changed,
+        MatchFound.TYPE: on_matches_found,
+        MatchWithdrawn.TYPE: on_matches_withdrawn,
+    }
+
+
+def _opening_state(match: MatchFound, closed: frozenset[str]) -> tuple[str, str | None]:
+    """A match for a closed posting is kept, cancelled, as one by one."""
+    return ("cancelled", "posting closed") if match.posting_id in closed else ("pending", None)
 
 
 HANDLERS: dict[str, Handler] = make_handlers()

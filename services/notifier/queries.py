@@ -256,6 +256,25 @@ async def match_withdrawn(conn: Connection, match_id: str, reason: str) -> None:
     )
 
 
+async def matches_withdrawn(conn: Connection, withdrawn: Sequence[tuple[str, str]]) -> None:
+    """``match_withdrawn`` for many (match id, reason): the first reason of a
+    match id is kept, as one by one."""
+    first: dict[str, str] = {}
+    for match_id, reason in withdrawn:
+        first.setdefault(match_id, reason)
+    await conn.execute(
+        "INSERT INTO notifier.withdrawn_matches (match_id, reason)"
+        " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+        list(first),
+        list(first.values()),
+    )
+    await conn.execute(
+        "UPDATE notifier.notifications SET state = 'cancelled', reason = 'match withdrawn',"
+        " updated_at = now() WHERE match_id = ANY($1::text[]) AND state = 'pending'",
+        list(first),
+    )
+
+
 async def add_notification(
     conn: Connection, m: MatchFound, *, due: datetime, state: str, reason: str | None
 ) -> None:
@@ -292,6 +311,58 @@ async def add_notification(
         state,
         due,
         reason,
+    )
+
+
+async def add_notifications(
+    conn: Connection, rows: Sequence[tuple[MatchFound, datetime, str, str | None]]
+) -> None:
+    """``add_notification`` for many matches (match, due, state, reason) in one
+    statement; the first of a match id wins, as one by one."""
+    first: dict[str, tuple[MatchFound, datetime, str, str | None]] = {}
+    for row in rows:
+        first.setdefault(row[0].match_id, row)
+    kept = list(first.values())
+    await conn.execute(
+        """
+        INSERT INTO notifier.notifications AS n (id, match_id, member_id, posting_id,
+            posting_revision, score, explanation, title, company_name, city, region, country,
+            remote, apply_url, valid_through, state, due_at, reason)
+        SELECT r.id, r.match_id, r.member_id, r.posting_id, r.posting_revision, r.score,
+            r.explanation, r.title, r.company_name, r.city, r.region, r.country, r.remote,
+            r.apply_url, r.valid_through,
+            CASE WHEN w.match_id IS NOT NULL THEN 'cancelled' ELSE r.state END,
+            r.due_at,
+            CASE WHEN w.match_id IS NOT NULL THEN 'match withdrawn' ELSE r.reason END
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
+            $6::float8[], $7::jsonb[], $8::text[], $9::text[], $10::text[], $11::text[],
+            $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+            $17::timestamptz[], $18::text[])
+            WITH ORDINALITY AS r(id, match_id, member_id, posting_id, posting_revision, score,
+                explanation, title, company_name, city, region, country, remote, apply_url,
+                valid_through, state, due_at, reason, ord)
+        LEFT JOIN notifier.withdrawn_matches w ON w.match_id = r.match_id
+        ORDER BY r.ord
+        ON CONFLICT (match_id) DO NOTHING
+        """,
+        [uuid.uuid4() for _ in kept],
+        [m.match_id for m, *_ in kept],
+        [m.member_id for m, *_ in kept],
+        [m.posting_id for m, *_ in kept],
+        [m.posting_revision for m, *_ in kept],
+        [float(m.score) for m, *_ in kept],
+        [_no_nul(dict(m.explanation)) for m, *_ in kept],
+        [_no_nul(m.title) for m, *_ in kept],
+        [_no_nul(m.company_name) for m, *_ in kept],
+        [_no_nul(m.city) for m, *_ in kept],
+        [_no_nul(m.region) for m, *_ in kept],
+        [_no_nul(m.country) for m, *_ in kept],
+        [m.remote for m, *_ in kept],
+        [_no_nul(m.apply_url) for m, *_ in kept],
+        [_no_nul(m.valid_through) for m, *_ in kept],
+        [state for _m, _due, state, _reason in kept],
+        [due for _m, due, _state, _reason in kept],
+        [reason for *_, reason in kept],
     )
 
 
