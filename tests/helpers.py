@@ -52,17 +52,27 @@ async def publish_pings(publisher: Publisher, notes: list[str]) -> list[Envelope
 # could, and a bind check plus the spread of the range makes that unlikely.
 _TEST_PORTS = range(20000, 32000)
 _pick = random.Random()
+# Ports handed out and perhaps not bound yet: a test often asks for two (a
+# service's public and operator ports) before its process binds either, and
+# the bind check alone would hand out the same free port twice. Never again
+# in this run, until most of the range has gone.
+_given: set[int] = set()
 
 
 def free_port() -> int:
+    if len(_given) > len(_TEST_PORTS) * 2 // 3:
+        _given.clear()
     for _ in range(500):
         port = _pick.choice(_TEST_PORTS)
+        if port in _given:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _given.add(port)
+        return port
     raise RuntimeError("no free port between 20000 and 32000")
 
 

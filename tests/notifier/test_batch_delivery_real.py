@@ -16,8 +16,9 @@ import pytest
 
 from services.notifier import handlers
 from services.notifier.sender import DUE_CHANNEL, Dispatcher
-from shared import delivery
+from shared import delivery, member_companies
 from shared.consumer import dispatch
+from shared.sealing import sealer_for
 from tests.helpers import eventually
 from tests.notifier.real import Mailbox, domain, match_event, member_event
 
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.real
 
 
 async def _plan(pool, settings, addresses: dict[str, str], posting_id: str) -> None:
-    handle = dispatch(handlers.HANDLERS)
+    # As the service handles them: member.changed opened first (service.py).
+    handle = member_companies.opening(dispatch(handlers.HANDLERS), sealer_for(settings.secret_keys))
     envelopes = [member_event(settings.secret_key, m, a) for m, a in addresses.items()]
     envelopes += [match_event(m, posting_id=posting_id) for m in addresses]
     for envelope in envelopes:
@@ -194,7 +196,9 @@ async def test_a_committed_match_notifies_the_planners_channel(pool, settings):
     try:
         await listener.add_listener(DUE_CHANNEL, hear)
         box = Mailbox(domain())
-        handle = dispatch(handlers.HANDLERS)
+        handle = member_companies.opening(
+            dispatch(handlers.HANDLERS), sealer_for(settings.secret_keys)
+        )
         async with pool.acquire() as conn, conn.transaction():
             await handle(member_event(settings.secret_key, "wake-1", f"w@{box.domain}"), conn)
         async with pool.acquire() as conn, conn.transaction():

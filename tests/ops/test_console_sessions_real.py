@@ -40,7 +40,10 @@ async def test_a_session_cookie_is_dead_once_its_operator_signs_out(
 
     assert await overview_with(cookie["value"]) == 200
     await page.click("form[action='/logout'] button")
-    assert page.url.endswith("/login")
+    # The click returns once the navigation has started; a screenshot taken
+    # before the sign-in page has loaded fails ("Unable to capture screenshot").
+    await page.wait_for_url("**/login")
+    await page.wait_for_load_state("load")
     await page.screenshot(path=tmp_path / "signed-out.png")
     assert (tmp_path / "signed-out.png").stat().st_size > 0
     # The copied cookie, replayed after sign-out, opens nothing.
