@@ -138,6 +138,18 @@ async def test_an_instant_email_has_the_intended_structure_headers_and_one_recip
     assert "PERCH" in mail.text("html").upper()
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert str(msg["List-Unsubscribe"]).startswith(f"<{notifier.url}/u/")
+
+    async def recorded() -> bool:
+        # The sink has the mail a moment before the sender's group commit
+        # records the 250.
+        row = await pool.fetchrow(
+            "SELECT n.state, e.id, e.smtp_code FROM notifier.notifications n"
+            " JOIN notifier.emails e ON e.id = n.email_id WHERE n.match_id = $1",
+            match.payload(MatchFound).match_id,
+        )
+        return row is not None and row["state"] != "sending"
+
+    await eventually(recorded, what="the 250 recorded")
     row = await pool.fetchrow(
         "SELECT n.state, e.id, e.smtp_code FROM notifier.notifications n"
         " JOIN notifier.emails e ON e.id = n.email_id WHERE n.match_id = $1",
