@@ -128,11 +128,26 @@ class Mailer:
             self._smtp = await self._connect()
         try:
             _, reply = await self._smtp.sendmail(sender, [recipient], data)
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
-            await self.close()
+        except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+            raise  # the server answered, and aiosmtplib reset the envelope (RSET)
+        except BaseException:
+            # A timeout, a lost connection or a cancellation (a sender task
+            # restarted by its supervisor) can stop mid-transaction, with half
+            # an envelope left on the server: reused, the connection's next
+            # MAIL gets "503 nested MAIL command", a refusal that fails an
+            # email for good. Never reuse it; closed without a QUIT round trip,
+            # which a cancelled task must not wait for.
+            self.drop()
             raise
         self._last_used = loop.time()
         return reply
+
+    def drop(self) -> None:
+        """Close the connection at once (its session state is unknown)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            with contextlib.suppress(Exception):
+                smtp.close()
 
     async def close(self) -> None:
         smtp, self._smtp = self._smtp, None
