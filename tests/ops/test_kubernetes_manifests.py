@@ -91,6 +91,20 @@ def test_the_matcher_runs_one_pod_per_shard_and_each_pod_knows_its_shard(directo
     )
 
 
+@pytest.mark.parametrize("directory", DIRECTORIES)
+def test_the_console_reads_its_history_from_prometheus_in_the_monitoring_namespace(
+    directory: str,
+) -> None:
+    """Without the URL the console quietly shows current values only, so a
+    cluster would never get the charts: the manifests must set it."""
+    config = of(built(directory), "ConfigMap", "passaparola")[0]["data"]
+    url = config["PASSAPAROLA_PROMETHEUS_URL"]
+    assert url.startswith("http://") and ".monitoring.svc:" in url
+    console = of(built(directory), "Deployment", "console")[0]
+    sources = console["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {"configMapRef": {"name": "passaparola"}} in sources
+
+
 def test_the_overlay_changes_what_it_says_and_keeps_the_rest() -> None:
     base, small = built("base"), built("overlays/small")
     assert len(base) == len(small)
