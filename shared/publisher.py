@@ -2,9 +2,11 @@
 has taken responsibility for the message, or raises.
 
 ``publish_many`` publishes a batch (the outbox relay's) in one write to the
-broker and awaits the confirms together. aio-pika publishes one message per
-lock round and per socket write; on a busy machine the writes alone were a
-sixth of the ingest process's CPU (docs/performance.md, "Ingest", session 5).
+broker (one per megabyte of bodies) and awaits the confirms together.
+aio-pika publishes one message per channel-lock round, writer wake-up and
+socket write, and builds a Message for each: that was most of the outbox
+relay's cost, itself ~30 % of the ingest process's CPU (docs/performance.md,
+"Ingest", session 5).
 The batch goes through aiormq's own channel, with its own bookkeeping of
 delivery tags and confirms, so acks, nacks, returns and a channel that closes
 reach each message exactly as they do for a single publish.
@@ -29,6 +31,9 @@ from shared.topology import Topology, event_type, routing_key
 
 CONTENT_TYPE = "application/cloudevents+json"
 PUBLISH_TIMEOUT_S = 10.0
+# Bodies per socket write in a batch: a batch of large events is written in
+# parts, so it is never all in memory twice (rows and frames) at once.
+WRITE_BYTES = 1 << 20
 
 
 class Outgoing(NamedTuple):
@@ -106,51 +111,74 @@ class Publisher:
     async def _send(
         self, channel: aiormq.Channel, batch: Sequence[Outgoing]
     ) -> list[asyncio.Future[object]]:
-        """Register a confirm per message and hand the writer the whole batch
-        as one frame sequence (one socket write); return the confirms. What
-        aiormq's ``basic_publish`` does for one message, under the same
-        channel lock, for all of them."""
-        frames: list[Any] = []
+        """Register a confirm per message and hand the writer the batch as one
+        frame sequence (one socket write per ``WRITE_BYTES`` of bodies); return
+        the confirms. What aiormq's ``basic_publish`` does for one message,
+        under the same channel lock, for all of them."""
         confirms: list[asyncio.Future[object]] = []
-        exchange = self._exchange.name
         async with asyncio.timeout(PUBLISH_TIMEOUT_S), channel.lock:
-            first_tag = channel.delivery_tag + 1
-            written = channel.create_future()
-            try:
-                for body, event_id, key in batch:
-                    channel.delivery_tag += 1
-                    tag = channel.delivery_tag
-                    confirm = channel.create_future()
-                    channel.confirmations[tag] = confirm
-                    channel.message_id_delivery_tag[event_id] = tag
-                    confirm.add_done_callback(functools.partial(_forget, channel, event_id, tag))
-                    confirms.append(confirm)
-                    frames.append(
-                        spec.Basic.Publish(exchange=exchange, routing_key=key, mandatory=True)
-                    )
-                    frames.append(
-                        ContentHeader(properties=_properties(event_id, key), body_size=len(body))
-                    )
-                    frames.extend(channel._split_body(body))
-                # (The writer's queue is bounded: a full one holds us here.)
-                await channel.write_queue.put(
-                    ChannelFrame.marshall(
-                        frames=frames, channel_number=channel.number, drain_future=written
+            start = 0
+            while start < len(batch):
+                end, size = start, 0
+                while end < len(batch) and (end == start or size < WRITE_BYTES):
+                    size += len(batch[end].body)
+                    end += 1
+                written = await self._enqueue(channel, batch[start:end], confirms)
+                # As in basic_publish, the lock is held until the writer has
+                # written the frames, so the tags reach the broker in their
+                # order; the wait also lets the socket's flow control slow the
+                # relay down, and keeps one part of a large batch in memory.
+                await written
+                start = end
+        return confirms
+
+    async def _enqueue(
+        self,
+        channel: aiormq.Channel,
+        part: Sequence[Outgoing],
+        confirms: list[asyncio.Future[object]],
+    ) -> asyncio.Future[object]:
+        """Put one part of a batch in the writer's queue, its confirms added
+        to ``confirms``; the future the writer completes once it wrote it."""
+        frames: list[Any] = []
+        added: list[asyncio.Future[object]] = []
+        first_tag = channel.delivery_tag + 1
+        written: asyncio.Future[object] = channel.create_future()
+        try:
+            for body, event_id, key in part:
+                channel.delivery_tag += 1
+                tag = channel.delivery_tag
+                confirm = channel.create_future()
+                channel.confirmations[tag] = confirm
+                channel.message_id_delivery_tag[event_id] = tag
+                confirm.add_done_callback(functools.partial(_forget, channel, event_id, tag))
+                added.append(confirm)
+                frames.append(
+                    spec.Basic.Publish(
+                        exchange=self._exchange.name, routing_key=key, mandatory=True
                     )
                 )
-            except BaseException:
-                # Nothing reached the writer: the delivery tags are free again.
-                channel.delivery_tag = first_tag - 1
-                for tag, confirm in enumerate(confirms, start=first_tag):
-                    channel.confirmations.pop(tag, None)
-                    confirm.cancel()
-                written.cancel()
-                raise
-            # As in basic_publish, the lock is held until the writer has
-            # written the batch, so the tags reach the broker in their order;
-            # and the wait lets the socket's flow control slow the relay down.
-            await written
-        return confirms
+                frames.append(
+                    ContentHeader(properties=_properties(event_id, key), body_size=len(body))
+                )
+                frames.extend(channel._split_body(body))
+            # (The writer's queue is bounded: a full one holds us here.)
+            await channel.write_queue.put(
+                ChannelFrame.marshall(
+                    frames=frames, channel_number=channel.number, drain_future=written
+                )
+            )
+        except BaseException:
+            # This part never reached the writer: its delivery tags are free
+            # again (the lock is held: nobody took a later one).
+            channel.delivery_tag = first_tag - 1
+            for tag, confirm in enumerate(added, start=first_tag):
+                channel.confirmations.pop(tag, None)
+                confirm.cancel()
+            written.cancel()
+            raise
+        confirms.extend(added)
+        return written
 
     async def _one_by_one(self, batch: Sequence[Outgoing]) -> list[BaseException | None]:
         outcomes = await asyncio.gather(

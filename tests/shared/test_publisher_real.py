@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.publisher import CONTENT_TYPE, Outgoing, Publisher
+from shared.publisher import CONTENT_TYPE, WRITE_BYTES, Outgoing, Publisher
 from tests.helpers import ping
 
 pytestmark = pytest.mark.real
@@ -155,3 +155,19 @@ async def test_bodies_of_any_size_arrive_whole(channel, exchange, namespace, siz
     got = await _take(queue, len(batch))
     assert [m.body for m in got] == [o.body for o in batch]
     await queue.delete()
+
+
+async def test_a_batch_larger_than_one_write_arrives_whole_and_in_order(channel, exchange):
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, "#")
+    # Three writes' worth of bodies, the middle one past a write on its own.
+    sizes = [WRITE_BYTES // 2, WRITE_BYTES // 2, WRITE_BYTES + 1, 10, WRITE_BYTES // 3]
+    batch = [
+        Outgoing(bytes([n]) * size, f"large-{n}", "system.ping") for n, size in enumerate(sizes)
+    ]
+    assert await Publisher(exchange).publish_many(batch) == [None] * len(batch)
+    got = await _take(queue, len(batch))
+    assert [m.message_id for m in got] == [o.event_id for o in batch]
+    assert [m.body for m in got] == [o.body for o in batch]
+    underlay = await channel.get_underlay_channel()
+    assert underlay.confirmations == {}
