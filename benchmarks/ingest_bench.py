@@ -5,8 +5,9 @@ bare aiohttp endpoint that only verifies the signature, in the same run.
     .venv/bin/python -m benchmarks.ingest_bench [--requests 3000] [--concurrency 32]
         [--rounds 4] [--processes 1]
 
-Uses the test stack's PostgreSQL and RabbitMQ (started if needed) with a
-database of its own, dropped afterwards. Prints a Markdown table.
+Uses the test stack's PostgreSQL and RabbitMQ (started if needed), or those of
+the stack named by ``TEST_STACK`` as the tests do, with a database of its own,
+dropped afterwards. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def stack_env() -> dict[str, str]:
-    env = {**os.environ, "STACK": "test"}
+    # The stack the tests use: on a machine shared by several people each
+    # runs against a stack of their own.
+    env = {**os.environ, "STACK": os.environ.get("TEST_STACK", "test")}
     subprocess.run(
         [str(ROOT / "deploy/local/stack.sh"), "servers"], check=True, env=env, capture_output=True
     )

@@ -23,13 +23,16 @@ from asyncpg.pool import PoolConnectionProxy
 from shared import logs, metrics
 from shared.db import UNAVAILABLE, Connection, Pool
 from shared.events import Envelope
-from shared.publisher import Publisher
+from shared.publisher import Outgoing, Publisher
 from shared.topology import routing_key
 
 log = logs.get_logger(__name__)
 
 BATCH = 200
 SAFETY_POLL_S = 2.0
+# The depth and age on /metrics are refreshed at most this often: a busy relay
+# wakes hundreds of times a second, and a scrape comes every few seconds.
+MEASURE_EVERY_S = 1.0
 KEEP_PUBLISHED = "1 day"
 
 
@@ -67,13 +70,19 @@ class OutboxRelay:
         pause = 0.2
         last_purge = 0.0
         loop = asyncio.get_running_loop()
+        last_measure = -MEASURE_EVERY_S
         while not stop.is_set():
             try:
                 await self._ensure_listening()
                 self._wake.clear()
-                while await self.drain_once():
+                # A short batch emptied the outbox as of its query; a row
+                # committed since then has woken us again (the wake-up was
+                # cleared before the query), so no empty query to make sure.
+                while await self.drain_once() >= BATCH:
                     pass
-                await self.measure()
+                if loop.time() - last_measure >= MEASURE_EVERY_S:
+                    await self.measure()
+                    last_measure = loop.time()
                 if loop.time() - last_purge > 600:
                     await self._purge()
                     last_purge = loop.time()
@@ -105,40 +114,40 @@ class OutboxRelay:
     async def drain_once(self) -> int:
         """Publish one batch; return how many rows were published."""
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                f"SELECT id, event_id::text, routing_key, body FROM {self.schema}.outbox"  # noqa: S608 - schema is ours
-                " WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            # Marked published and read in one statement; the mark commits
+            # only after the broker's confirms, and is taken back from any row
+            # it did not confirm. (now() is the transaction's start either way.)
+            claimed = await conn.fetch(
+                f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id IN ("  # noqa: S608 - schema is ours
+                f" SELECT id FROM {self.schema}.outbox WHERE published_at IS NULL"
+                " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)"
+                " RETURNING id, event_id::text, routing_key, body",
                 BATCH,
             )
-            if not rows:
+            if not claimed:
                 return 0
-            # The whole batch in flight at once, its confirms awaited together:
-            # one round trip to the broker per batch instead of one per event.
-            # The channel keeps the publishing order on the wire. A row whose
-            # publish failed stays unpublished and goes again next time, after
-            # later ones: consumers are idempotent and revision-aware, as they
-            # must be anyway (retries reorder deliveries too).
-            outcomes = await asyncio.gather(
-                *(
-                    self.publisher.publish_encoded(
-                        bytes(row["body"]), row["event_id"], row["routing_key"]
-                    )
-                    for row in rows
-                ),
-                return_exceptions=True,
+            rows = sorted(claimed, key=lambda row: row["id"])  # RETURNING keeps no order
+            # The whole batch in one write to the broker, its confirms awaited
+            # together. A row whose publish failed stays unpublished and goes
+            # again next time, after later ones: consumers are idempotent and
+            # revision-aware, as they must be anyway (retries reorder
+            # deliveries too). If the publish raises, nothing is marked.
+            outcomes = await self.publisher.publish_many(
+                [Outgoing(bytes(row["body"]), row["event_id"], row["routing_key"]) for row in rows]
             )
-            failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
-            done = [row["id"] for row, o in zip(rows, outcomes, strict=True) if o is None]
-            await conn.execute(
-                f"UPDATE {self.schema}.outbox SET published_at = now() WHERE id = ANY($1)",  # noqa: S608
-                done,
-            )
-        self.published += len(done)
-        metrics.observe_published(self.schema, len(done))
-        log.debug("outbox published", count=len(done))
+            failed = next((o for o in outcomes if o is not None), None)
+            if failed is not None:
+                await conn.execute(
+                    f"UPDATE {self.schema}.outbox SET published_at = NULL WHERE id = ANY($1)",  # noqa: S608
+                    [row["id"] for row, o in zip(rows, outcomes, strict=True) if o is not None],
+                )
+            done = sum(o is None for o in outcomes)
+        self.published += done
+        metrics.observe_published(self.schema, done)
+        log.debug("outbox published", count=done)
         if failed is not None:
             raise failed
-        return len(done)
+        return done
 
     async def measure(self) -> None:
         """Outbox depth and oldest age for /metrics: one query on the partial

@@ -8,7 +8,7 @@ import aio_pika
 import pytest
 
 from shared.outbox import BATCH, OutboxRelay, enqueue
-from shared.publisher import Publisher
+from shared.publisher import Outgoing, Publisher
 from tests.fixtures.probe_service import PROBE
 from tests.helpers import eventually, ping
 
@@ -133,11 +133,16 @@ class _RefusingPublisher:
         self.refuse = refuse
         self.sent: list[str] = []
 
-    async def publish_encoded(self, body: bytes, event_id: str, event_type: str) -> None:
+    async def publish_many(self, batch: list[Outgoing]) -> list[BaseException | None]:
         await asyncio.sleep(0)
-        if event_id in self.refuse:
-            raise aio_pika.exceptions.DeliveryError(None, None)  # type: ignore[arg-type]
-        self.sent.append(event_id)
+        outcomes: list[BaseException | None] = []
+        for message in batch:
+            if message.event_id in self.refuse:
+                outcomes.append(aio_pika.exceptions.DeliveryError(None, None))  # type: ignore[arg-type]
+            else:
+                self.sent.append(message.event_id)
+                outcomes.append(None)
+        return outcomes
 
 
 async def test_a_refused_event_stays_in_the_outbox_and_the_rest_are_marked(pool):
@@ -159,3 +164,24 @@ async def test_a_refused_event_stays_in_the_outbox_and_the_rest_are_marked(pool)
     assert await relay.drain_once() == 1
     assert publisher.sent[-1] == refused
     assert await relay.drain_once() == 0
+
+
+class _BrokenPublisher:
+    """The channel went away before the batch could be written."""
+
+    async def publish_many(self, batch: list[Outgoing]) -> list[BaseException | None]:
+        await asyncio.sleep(0)
+        raise aio_pika.exceptions.ChannelInvalidStateError("closed")
+
+
+async def test_a_batch_that_could_not_be_sent_stays_in_the_outbox(pool):
+    envelopes = [ping(f"ok:{i}") for i in range(3)]
+    async with pool.acquire() as conn, conn.transaction():
+        for envelope in envelopes:
+            await enqueue(conn, "probe", envelope)
+    relay = OutboxRelay(pool=pool, schema="probe", publisher=_BrokenPublisher())  # type: ignore[arg-type]
+    with pytest.raises(aio_pika.exceptions.ChannelInvalidStateError):
+        await relay.drain_once()
+    for envelope in envelopes:
+        assert not await _published(pool, envelope.id)
+    assert relay.published == 0
