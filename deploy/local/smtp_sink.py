@@ -27,6 +27,7 @@ import email.policy
 import html
 import json
 import os
+import re
 import signal
 import time
 from email.message import EmailMessage
@@ -46,8 +47,14 @@ DATA_SIZE_LIMIT = 10 * 1024 * 1024
 # message's last line and belongs to the message.
 END_OF_DATA = b"\r\n.\r\n"
 # What the bytes read so far may end with while END_OF_DATA could still be
-# under way across them (see SinkSMTP._read_head).
+# under way across them (see SinkSMTP._read_data).
 _END_PREFIXES = (b"\r", b"\r\n", b"\r\n.", b"\r\n.\r")
+# A MAIL or RCPT path the way our senders write it: <dot-atom@host> and
+# perhaps parameters, no comments, quotes or escapes (see SinkSMTP._getaddr).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(
+    rf"<((?:{_ATEXT}\.)*{_ATEXT}@(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+)>[ \t]*([^()\\\"\t]*)"
+)
 
 
 class DataTooBig(Exception):
@@ -72,6 +79,22 @@ class SinkSMTP(SMTP):
     the handler's ``handle_DATA`` and its answer. Bytes only (``decode_data``
     stays off): the sink keeps mail as it came.
     """
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """The address of a MAIL or RCPT command and the rest of it.
+
+        ``aiosmtpd`` parses it with the email package's RFC 5322 header
+        parser and defines a class on every call: a fifth of the sink's time
+        per mail, on paths that are nearly always ``<dot-atom@host>``. Those
+        are read with one regular expression, to the same result (a test
+        compares the two on generated paths); anything else still goes to
+        ``aiosmtpd``'s parser.
+        """
+        plain = _PLAIN_PATH.fullmatch(arg)
+        if plain is None or self.local_part_limit:
+            result: tuple[str | None, str | None] = super()._getaddr(arg)
+            return result
+        return plain.group(1), plain.group(2)
 
     async def smtp_DATA(self, arg: str) -> None:
         if await self.check_helo_needed():

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +135,39 @@ async def test_a_line_over_998_octets_is_refused():
 async def test_a_message_larger_than_the_reader_limit_in_one_piece():
     lines = [f"line {i} " + "z" * 70 for i in range(500)]  # ~40 KB, one read
     assert await read_fed([stuffed(lines)], size_limit=1_000_000) == meant(lines)
+
+
+# MAIL and RCPT arguments: plain paths, and what must go to aiosmtpd's parser.
+PATH_PART = st.sampled_from(
+    ["a", "b.c", ".", "@", "<", ">", " ", "\t", "(x)", '"q"', "\\", "[1.2.3.4]", "-", "+", "="]
+)
+PATH = st.one_of(
+    st.lists(PATH_PART, max_size=10).map("".join),
+    st.builds(
+        lambda local, host, rest: f"<{local}@{host}>{rest}",
+        st.sampled_from(
+            ["a", "a.b", "refuse-550", "x+y", "a..b", ".a", '"a b"', "a!#$%&'*/=?^_`{|}~"]
+        ),
+        st.sampled_from(["example.org", "x", "a-b.c", "a..b", "[127.0.0.1]", "-x.y", "a.b."]),
+        st.sampled_from(
+            ["", " SIZE=100", "  body=8bitmime SIZE=5", "SIZE=1", " (c)", "\tx=1", " x\\y"]
+        ),
+    ),
+)
+
+
+@settings(max_examples=500)
+@given(arg=PATH)
+async def test_paths_are_read_as_aiosmtpd_reads_them(arg: str):
+    smtp = SinkSMTP(MaildirHandler(Path("/nonexistent")))
+
+    def outcome(read: Callable[[str], object]) -> object:
+        try:
+            return read(arg)
+        except Exception as error:  # aiosmtpd's parser fails on some ("<"): so must ours
+            return type(error)
+
+    assert outcome(smtp._getaddr) == outcome(lambda a: SMTP._getaddr(smtp, a))
 
 
 # --- a sink in this process, on a real socket ---------------------------------------
