@@ -12,9 +12,9 @@ from its folder and its web page, then stopped with SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
-import os
 import signal
 import smtplib
 import socket
@@ -375,9 +375,9 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
-def sink_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    maildir = tmp_path_factory.mktemp("mail")
+@contextlib.contextmanager
+def running_sink(maildir: Path) -> Iterator[Process]:
+    """The sink as stack.sh starts it, on ports of its own."""
     port, web_port = free_port(), free_port()
     proc = subprocess.Popen(
         [
@@ -400,6 +400,12 @@ def sink_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sink_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    with running_sink(tmp_path_factory.mktemp("mail")) as sink:
+        yield sink
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -449,10 +455,13 @@ async def test_aiosmtplib_envelope_refusals_and_web_page(sink_process: Process):
     assert b"Hello" in await asyncio.to_thread(_get, f"{sink_process.web}/")
 
 
-def test_sigterm_stops_it_cleanly(sink_process: Process):
-    # Last in this file: the module's sink is stopped as the stack stops it.
-    sink_process.proc.send_signal(signal.SIGTERM)
-    assert sink_process.proc.wait(timeout=30) == 0
-    with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", sink_process.port)) != 0
-    assert not [n for n in os.listdir(sink_process.maildir) if n.endswith(".tmp")]
+def test_sigterm_stops_it_cleanly(tmp_path: Path):
+    # As stack.sh stops it: SIGTERM, then a clean exit, nothing half written.
+    with running_sink(tmp_path) as sink:
+        with smtplib.SMTP("127.0.0.1", sink.port, timeout=20) as smtp:
+            smtp.sendmail("noreply@example.org", ["a@example.org"], b"Subject: x\r\n\r\nx\r\n")
+        sink.proc.send_signal(signal.SIGTERM)
+        assert sink.proc.wait(timeout=30) == 0
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", sink.port)) != 0
+        assert [p.suffix for p in tmp_path.iterdir()] == [".eml"]
