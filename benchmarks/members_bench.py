@@ -36,8 +36,10 @@ import aio_pika
 import asyncpg
 
 from benchmarks.e2e_bench import ROOT, Bench, Service, csv_rows
+from shared import member_companies
 from shared.events import Envelope, JobCreated, MemberChanged
 from shared.publisher import Publisher
+from shared.sealing import sealer_for
 from shared.service import topology_from
 from shared.settings import Settings
 
@@ -161,7 +163,12 @@ async def run_config(args: argparse.Namespace, label: str, batch: int) -> dict[s
         # the figure is the consumers' alone, not the publisher's.
         for service in bench.services:
             service.stop()
-        events = [Envelope.wrap(member(i), source="/bench") for i in range(args.members)]
+        # As ingest publishes them: the companies sealed (member.changed v2).
+        sealer = sealer_for(settings.secret_keys)
+        events = [
+            Envelope.wrap(member_companies.sealed(member(i), sealer), source="/bench")
+            for i in range(args.members)
+        ]
         await publish_all(settings, events)
         for service in bench.services:
             service.start()
