@@ -36,8 +36,10 @@ import aio_pika
 import asyncpg
 
 from benchmarks.e2e_bench import ROOT, Bench, Service, csv_rows
+from shared import member_companies
 from shared.events import Envelope, JobCreated, MemberChanged
 from shared.publisher import Publisher
+from shared.sealing import sealer_for
 from shared.service import topology_from
 from shared.settings import Settings
 
@@ -144,6 +146,13 @@ async def members_held(database_url: str, want: int) -> dict[str, float]:
     return dict(await asyncio.gather(held("matcher"), held("notifier")))
 
 
+async def outbox_drained(database_url: str) -> float:
+    """When ingest's relay had published every event of the import."""
+    query = "SELECT (count(*) = 0)::int FROM ingest.outbox WHERE published_at IS NULL"
+    await wait_for(database_url, query, 1)
+    return time.monotonic()
+
+
 async def run_config(args: argparse.Namespace, label: str, batch: int) -> dict[str, Any]:
     bench = Bench(args)
     bench.env["PASSAPAROLA_CONSUMER_BATCH"] = str(batch)
@@ -161,7 +170,12 @@ async def run_config(args: argparse.Namespace, label: str, batch: int) -> dict[s
         # the figure is the consumers' alone, not the publisher's.
         for service in bench.services:
             service.stop()
-        events = [Envelope.wrap(member(i), source="/bench") for i in range(args.members)]
+        # As ingest publishes them: the companies sealed (member.changed v2).
+        sealer = sealer_for(settings.secret_keys)
+        events = [
+            Envelope.wrap(member_companies.sealed(member(i), sealer), source="/bench")
+            for i in range(args.members)
+        ]
         await publish_all(settings, events)
         for service in bench.services:
             service.start()
@@ -230,12 +244,15 @@ async def import_run(args: argparse.Namespace) -> None:
         ended = time.monotonic()
         if done.returncode != 0:
             raise RuntimeError(f"import failed: {err.decode()[-2000:]}")
-        await members_held(bench.database_url, members)
+        published, _ = await asyncio.gather(
+            outbox_drained(bench.database_url), members_held(bench.database_url, members)
+        )
         held = time.monotonic()
         print(
             f"  import of {members} members: {out.decode().strip()} in {ended - started:.0f} s "
-            f"({members / (ended - started):.0f}/s); matcher and notifier hold them all "
-            f"{held - ended:.1f} s after the import ended ({held - started:.0f} s in all; "
+            f"({members / (ended - started):.0f}/s); the outbox relay published the last "
+            f"{published - ended:.1f} s after the import ended; matcher and notifier hold "
+            f"them all {held - ended:.1f} s after it ({held - started:.0f} s in all; "
             f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())})"
         )
     finally:

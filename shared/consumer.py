@@ -20,8 +20,11 @@ changes: an import sends them by the ten thousand). Messages of such a type
 are collected: whatever is ready is taken, up to ``batch_size`` (a few
 milliseconds' wait at most, never for a batch to fill). One transaction
 records every id in the inbox with one statement, applies the batch handler
-to the new ones only (each id once, in arrival order), and commits; each
-message is acked after. A batch that fails for any reason is rolled back whole
+to the new ones only (each id once, in arrival order), and commits; then the
+whole batch is acked with one ``multiple`` ack (its highest delivery tag,
+"this and every earlier one") when no earlier message of the channel is still
+in hand (one on the one-by-one path, or of an unfinished batch), else each
+message alone. A batch that fails for any reason is rolled back whole
 and its messages go through the one-by-one path above, so a poison event is
 isolated, retried or dead-lettered exactly as it would be alone, and the
 others are applied once. Other types on the same queue keep the one-by-one
@@ -33,11 +36,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from shared import logs, metrics
@@ -98,6 +103,9 @@ class Consumer:
         self.prefetch = max(prefetch, 2 * batch_size) if self.batch_handlers else prefetch
         self._singles = asyncio.Semaphore(prefetch)
         self._pending: list[tuple[AbstractIncomingMessage, Envelope]] = []
+        # Every message received and not yet acked or nacked, by its channel
+        # and delivery tag: what a ``multiple`` ack must not reach.
+        self._unsettled: set[Tag] = set()
         self._drainer: asyncio.Task[None] | None = None
         self.queue_name = topology.queue(spec)
         self.outcomes: Counter[str] = Counter()
@@ -142,6 +150,9 @@ class Consumer:
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._in_flight += 1
         self._idle.clear()
+        tag = _tag(message)
+        if tag is not None:
+            self._unsettled.add(tag)
         event = self._batchable(message)
         if event is not None:
             self._pending.append((message, event))
@@ -247,9 +258,22 @@ class Consumer:
                     fresh.append(event)
             if fresh:
                 await handler(fresh, conn)
-        for message, _event in run:
-            await self._settle(message.ack())
+        await self._ack_all([message for message, _event in run])
         return outcomes
+
+    async def _ack_all(self, messages: list[AbstractIncomingMessage]) -> None:
+        """Ack a committed batch: with one frame when that acks these
+        messages and no other, else one by one."""
+        tags = [_tag(message) for message in messages]
+        known = [tag for tag in tags if tag is not None]
+        top = covering(self._unsettled, known) if len(known) == len(tags) else None
+        if top is None:
+            for message in messages:
+                await self._settle(message.ack(), message)
+            return
+        last = messages[tags.index(top)]
+        await self._settle(last.ack(multiple=True))
+        self._unsettled.difference_update(known)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
@@ -288,7 +312,7 @@ class Consumer:
                 return await self._handle(message)
             except UNAVAILABLE as exc:
                 if self._stopping:
-                    await self._settle(message.nack(requeue=True))
+                    await self._settle(message.nack(requeue=True), message)
                     return "requeued"
                 log.warning(
                     "database unavailable; holding the message", error=_describe(exc), pause_s=pause
@@ -313,7 +337,7 @@ class Consumer:
             )
             if first:
                 await self.handler(event, conn)
-        await self._settle(message.ack())
+        await self._settle(message.ack(), message)
         return "ok" if first else "duplicate"
 
     async def _retry(self, message: AbstractIncomingMessage, attempt: int, exc: Exception) -> str:
@@ -379,19 +403,60 @@ class Consumer:
             log.warning(
                 "could not forward; message goes back to the queue", error=type(exc).__name__
             )
-            await self._settle(message.nack(requeue=True))
+            await self._settle(message.nack(requeue=True), message)
             return "requeued"
-        await self._settle(message.ack())
+        await self._settle(message.ack(), message)
         return outcome
 
-    @staticmethod
-    async def _settle(action: Awaitable[None]) -> None:
+    async def _settle(
+        self, action: Awaitable[None], message: AbstractIncomingMessage | None = None
+    ) -> None:
         # When the channel died under us, the broker requeues the message by
         # itself; the inbox makes the redelivery harmless.
+        tag = None if message is None else _tag(message)
         try:
             await action
         except Exception as exc:
             log.warning("ack/nack lost with the channel", error=type(exc).__name__)
+            # Tags of a closed channel settle nothing any more: its messages
+            # went back to the queue with it.
+            self._unsettled = {t for t in self._unsettled if not t[0].is_closed}
+        finally:
+            if tag is not None:
+                self._unsettled.discard(tag)
+
+
+# A delivery tag counts on its channel only (a reopened channel starts again at 1).
+Tag = tuple[aiormq.abc.AbstractChannel, int]
+
+
+def _tag(message: AbstractIncomingMessage) -> Tag | None:
+    try:
+        channel = message.channel
+    except Exception:  # its channel is closed: the broker has requeued it
+        return None
+    tag = message.delivery_tag
+    return None if tag is None else (channel, tag)
+
+
+C = TypeVar("C")
+
+
+def covering(
+    unsettled: AbstractSet[tuple[C, int]], batch: Sequence[tuple[C, int]]
+) -> tuple[C, int] | None:
+    """The tag whose ``multiple`` ack settles exactly ``batch`` among the
+    messages in hand (``unsettled``): the batch's highest, when every message
+    in hand with a lower tag on that channel is in the batch; else None."""
+    if len(batch) < 2 or len({channel for channel, _ in batch}) != 1:
+        return None
+    top = max(batch, key=lambda tag: tag[1])
+    mine = set(batch)
+    channel, highest = top
+    for tag in unsettled:
+        if tag[0] is channel and tag[1] < highest and tag not in mine:
+            return None
+    return top
 
 
 def _int(value: Any, default: int) -> int:

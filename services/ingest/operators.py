@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from services.ingest import member_csv, queries
-from services.ingest.member_changes import upsert_member
+from services.ingest.member_changes import upsert_members
 from services.ingest.member_csv import Rejected
 from services.ingest.signing import new_secret
 from services.ingest.views import token_hash
@@ -203,6 +203,5 @@ async def import_parsed(
     # only valid profiles.
     for start in range(0, len(parsed.members), IMPORT_BATCH):
         async with transaction(pool) as conn:
-            for external_id, doc in parsed.members[start : start + IMPORT_BATCH]:
-                await upsert_member(conn, sealer, key, external_id, doc)
+            await upsert_members(conn, sealer, key, parsed.members[start : start + IMPORT_BATCH])
     return len(parsed.members), parsed.rejected

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -318,6 +320,96 @@ async def add_consent(
         opted_in,
         consented_at,
         text_version,
+    )
+
+
+async def lock_members(conn: Connection, external_ids: Sequence[str]) -> dict[str, StoredMember]:
+    """``lock_member`` for many, in one statement; locked in the order of
+    their external ids (two imports lock the same rows in the same order)."""
+    rows = await conn.fetch(
+        "SELECT id, external_id, revision, content_hash, opted_in FROM ingest.members"
+        " WHERE external_id = ANY($1::text[]) ORDER BY external_id FOR UPDATE",
+        list(external_ids),
+    )
+    return {
+        r["external_id"]: StoredMember(
+            r["id"], r["revision"], bytes(r["content_hash"]), r["opted_in"]
+        )
+        for r in rows
+    }
+
+
+@dataclass(frozen=True)
+class NewMember:
+    """A member row about to be written (inserted at revision 1, else updated)."""
+
+    id: uuid.UUID
+    external_id: str
+    revision: int
+    opted_in: bool
+    profile: dict[str, Any]
+    sealed_contact: str
+    content_hash: bytes
+
+
+async def insert_members(conn: Connection, members: Sequence[NewMember]) -> set[str]:
+    """``insert_member`` for many, in one statement: the external ids
+    inserted (one missing was created concurrently)."""
+    if not members:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO ingest.members (id, external_id, revision, opted_in, profile,"
+        " sealed_contact, content_hash)"
+        " SELECT m.id, m.external_id, 1, m.opted_in, m.profile::jsonb, m.sealed_contact,"
+        " m.content_hash FROM unnest($1::uuid[], $2::text[], $3::boolean[], $4::text[],"
+        " $5::text[], $6::bytea[])"
+        " AS m (id, external_id, opted_in, profile, sealed_contact, content_hash)"
+        " ON CONFLICT (external_id) DO NOTHING RETURNING external_id",
+        *_member_columns(members),
+    )
+    return {r["external_id"] for r in rows}
+
+
+async def update_members(conn: Connection, members: Sequence[NewMember]) -> None:
+    """``update_member`` for many (rows locked by the caller), in one statement."""
+    if not members:
+        return
+    await conn.execute(
+        "UPDATE ingest.members AS t SET revision = m.revision, opted_in = m.opted_in,"
+        " profile = m.profile::jsonb, sealed_contact = m.sealed_contact,"
+        " content_hash = m.content_hash, updated_at = now()"
+        " FROM unnest($1::uuid[], $2::text[], $3::boolean[], $4::text[], $5::text[],"
+        " $6::bytea[], $7::integer[])"
+        " AS m (id, external_id, opted_in, profile, sealed_contact, content_hash, revision)"
+        " WHERE t.id = m.id",
+        *_member_columns(members),
+        [m.revision for m in members],
+    )
+
+
+def _member_columns(members: Sequence[NewMember]) -> tuple[list[Any], ...]:
+    # Profiles as JSON text, cast in the statement: an array of jsonb would
+    # not go through the pool's codec.
+    return (
+        [m.id for m in members],
+        [m.external_id for m in members],
+        [m.opted_in for m in members],
+        [json.dumps(m.profile) for m in members],
+        [m.sealed_contact for m in members],
+        [m.content_hash for m in members],
+    )
+
+
+async def add_consents(
+    conn: Connection, consents: Sequence[tuple[uuid.UUID, bool, datetime, str]]
+) -> None:
+    """``add_consent`` for many, in one statement: (member id, opted in, at, text version)."""
+    if not consents:
+        return
+    await conn.execute(
+        "INSERT INTO ingest.member_consents (member_id, opted_in, consented_at, text_version)"
+        " SELECT * FROM unnest($1::uuid[], $2::boolean[], $3::timestamptz[], $4::text[])",
+        *(list(column) for column in zip(*consents, strict=True)),
     )
 
 

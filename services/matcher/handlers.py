@@ -445,7 +445,7 @@ async def on_members_changed(live: LiveIndex, events: list[Envelope], conn: Conn
         for m, member in latest.items()
         if m not in erased and (m not in revisions or member.revision > revisions[m])
     ]
-    await queries.upsert_members(conn, fresh)
+    live.written(fresh, await queries.upsert_members(conn, fresh))
     counts = await reevaluate_members(live, conn, fresh)
     log.info(
         "member changes applied",

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from services.matcher import queries
 from services.matcher.index import MemberIndex
@@ -76,10 +74,10 @@ class LiveIndex:
         self._loading = asyncio.Lock()
         self._postings: dict[tuple[str, int], PreparedPosting] = {}
         self._held: set[str] = set()  # members held in quarantine by this index
-        # Members a batch resolved, by id: the profile as the table returns
-        # it, decoded, and resolved; for the next sync, which reads the same
-        # rows back (``resolve``).
-        self._resolved: dict[str, tuple[Any, MemberChanged, PreparedMember]] = {}
+        # Members a batch wrote, by id: the seq of the row written, the
+        # member as the row holds it, and its resolution once made; for the
+        # next sync, which meets the same rows (``written``, ``resolve``).
+        self._resolved: dict[str, tuple[int, MemberChanged, PreparedMember | None]] = {}
 
     @property
     def matcher(self) -> TitleMatcher:
@@ -160,7 +158,7 @@ class LiveIndex:
                     BATCH,
                     self.shard,
                     self.shards,
-                    {m: (raw, member) for m, (raw, member, _) in self._resolved.items()},
+                    {m: (seq, member) for m, (seq, member, _) in self._resolved.items()},
                 )
                 for row in rows:
                     await self._apply(conn, row)
@@ -202,8 +200,9 @@ class LiveIndex:
             if row.profile is None:
                 raise UnreadableProfile(row.problem or "unreadable")
             cached = self._resolved.get(row.member_id)
-            # Only for the very profile resolved (members_since hands back the
-            # same object when the row holds it): the row is the truth.
+            # Only for the very row written (members_since hands back the
+            # same object when the row is the one of that seq): the row is
+            # the truth.
             prepared = cached[2] if cached is not None and cached[1] is row.profile else None
             self.index.upsert(row.profile, prepared)  # an opted-out member is removed
         except Exception as exc:
@@ -230,16 +229,25 @@ class LiveIndex:
             if row is not None:
                 await self._apply(conn, row)
 
+    def written(self, members: Iterable[MemberChanged], seqs: dict[str, int]) -> None:
+        """Members a batch has just written, with the seq of each row
+        (``queries.upsert_members``). Kept until the next sync, which then
+        indexes those very rows without reading their profiles back or
+        decoding them; rows rolled back are never met, and forgotten."""
+        for member in members:
+            seq = seqs.get(member.member_id)
+            if seq is not None:
+                # As queries.members_since decodes the row: no sealed contact.
+                stored = dataclasses.replace(member, sealed_contact=None)
+                self._resolved[member.member_id] = (seq, stored, None)
+
     def resolve(self, member: MemberChanged) -> PreparedMember:
-        """A member resolved with this index's matcher. Kept until the next
-        sync, which then indexes the member's row without resolving it again
-        if the row holds this very profile (a batch's members, once each)."""
+        """A member resolved with this index's matcher; kept with the row the
+        batch wrote (``written``), so the next sync does not resolve it again."""
         prepared = prepare_member(member, self.matcher)
-        # As the table returns it (jsonb, decoded by the pool's codec) and as
-        # queries.members_since decodes it: without the sealed contact.
-        raw = json.loads(json.dumps(queries.member_profile(member)))
-        stored = dataclasses.replace(member, sealed_contact=None)
-        self._resolved[member.member_id] = (raw, stored, prepared)
+        found = self._resolved.get(member.member_id)
+        if found is not None and found[1].revision == member.revision:
+            self._resolved[member.member_id] = (found[0], found[1], prepared)
         return prepared
 
     def prepared(self, posting: JobPosting) -> PreparedPosting:

@@ -8,9 +8,11 @@ imported taxonomy titles.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+import orjson
 from asyncpg import Record
 
 from services.matcher.declines import Decline, RoleDeclines
@@ -37,14 +39,31 @@ ON CONFLICT (member_id) DO UPDATE
 SET revision = EXCLUDED.revision, opted_in = EXCLUDED.opted_in, profile = EXCLUDED.profile,
     seq = EXCLUDED.seq, updated_at = now()
 """
+# UPSERT_MEMBER for many, in one statement: each row takes its seq in the
+# order given (nextval is evaluated after the ORDER BY).
+UPSERT_MEMBERS = """
+INSERT INTO matcher.members (member_id, revision, opted_in, profile, seq)
+SELECT m.member_id, m.revision, m.opted_in, m.profile::jsonb, nextval('matcher.member_seq')
+FROM unnest($1::text[], $2::integer[], $3::boolean[], $4::text[]) WITH ORDINALITY
+     AS m (member_id, revision, opted_in, profile, n)
+ORDER BY m.n
+ON CONFLICT (member_id) DO UPDATE
+SET revision = EXCLUDED.revision, opted_in = EXCLUDED.opted_in, profile = EXCLUDED.profile,
+    seq = EXCLUDED.seq, updated_at = now()
+RETURNING member_id, seq
+"""
 ERASE_MEMBER = """
 WITH gone AS (DELETE FROM matcher.members WHERE member_id = $1)
 INSERT INTO matcher.erased_members (member_id, seq)
 VALUES ($1, nextval('matcher.member_seq'))
 ON CONFLICT (member_id) DO NOTHING
 """
+# The profile of a row this process wrote itself (its seq is among $5) is not
+# read back: the process holds it, decoded (``LiveIndex.written``).
 MEMBERS_SINCE = """
-SELECT member_id, opted_in, profile, seq FROM matcher.members
+SELECT member_id, opted_in, CASE WHEN seq = ANY($5::bigint[]) THEN NULL ELSE profile END AS profile,
+       seq
+FROM matcher.members
 WHERE seq > $1 AND bucket % $4 = $3 ORDER BY seq LIMIT $2
 """
 MEMBER_ROW = "SELECT member_id, opted_in, profile, seq FROM matcher.members WHERE member_id = $1"
@@ -267,13 +286,28 @@ async def erased_among(conn: Connection, member_ids: Sequence[str]) -> set[str]:
     return {r["member_id"] for r in await conn.fetch(ERASED_AMONG, list(member_ids))}
 
 
-async def upsert_members(conn: Connection, members: Sequence[MemberChanged]) -> None:
-    """``upsert_member`` for many, in one round trip; each row takes its own
-    ``seq``, in the order given."""
-    await conn.executemany(
-        UPSERT_MEMBER,
-        [(m.member_id, m.revision, m.opted_in, member_profile(m)) for m in members],
+async def upsert_members(conn: Connection, members: Sequence[MemberChanged]) -> dict[str, int]:
+    """``upsert_member`` for many (one per id), in one statement; each row
+    takes its own ``seq``, in the order given. Returns each member's seq."""
+    if not members:
+        return {}
+    rows = await conn.fetch(
+        UPSERT_MEMBERS,
+        [m.member_id for m in members],
+        [m.revision for m in members],
+        [m.opted_in for m in members],
+        [_json_text(member_profile(m)) for m in members],
     )
+    return {r["member_id"]: int(r["seq"]) for r in rows}
+
+
+def _json_text(value: dict[str, Any]) -> str:
+    # As the pool's codec writes a jsonb parameter (a text[] cast in the
+    # statement does not go through it): orjson, else the standard library.
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 async def erase_member(conn: Connection, member_id: str) -> None:
@@ -288,12 +322,14 @@ async def members_since(
     limit: int,
     shard: int = 0,
     shards: int = 1,
-    known: Mapping[str, tuple[Any, MemberChanged]] | None = None,
+    known: Mapping[str, tuple[int, MemberChanged]] | None = None,
 ) -> list[MemberRow]:
     """The feed of member rows after ``seq``: of one shard's buckets only.
-    ``known``: profiles decoded already, by member id (as stored, decoded);
-    a row that holds the very same stored profile is not decoded again."""
-    rows = await conn.fetch(MEMBERS_SINCE, seq, limit, shard, shards)
+    ``known``: members this process wrote, by member id, with the seq of the
+    row it wrote; that very row (the same seq: no later write) is neither
+    read back nor decoded again."""
+    seqs = [s for s, _member in (known or {}).values()]
+    rows = await conn.fetch(MEMBERS_SINCE, seq, limit, shard, shards, seqs)
     return [_member_row(r, known) for r in rows]
 
 
@@ -303,10 +339,10 @@ async def member_row(conn: Connection, member_id: str) -> MemberRow | None:
 
 
 def _member_row(
-    r: Record, known: Mapping[str, tuple[Any, MemberChanged]] | None = None
+    r: Record, known: Mapping[str, tuple[int, MemberChanged]] | None = None
 ) -> MemberRow:
     found = None if known is None else known.get(r["member_id"])
-    if found is not None and found[0] == r["profile"]:
+    if found is not None and found[0] == r["seq"]:
         return MemberRow(r["member_id"], r["opted_in"], found[1], r["seq"])
     try:
         profile = MemberChanged.from_json(r["profile"])

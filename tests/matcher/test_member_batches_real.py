@@ -226,3 +226,42 @@ async def test_a_resolved_profile_is_reused_only_for_the_very_row_it_was_resolve
     assert indexed is not None
     assert json.loads(json.dumps(profile))["cities"] == ["Torino"]
     assert indexed.cities == frozenset({place_key("Torino")})
+
+
+async def test_a_row_rewritten_after_the_batch_is_read_back_not_taken_from_the_batch(pool: Pool):
+    """The batch's rows are indexed from the members it holds only while
+    they are the very rows it wrote (their seq): a later write of the same
+    member by another writer, committed before the next sync, is what the
+    index takes; the batch's other members are indexed as written."""
+    live = LiveIndex()
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await live.lock_and_sync(conn)
+        async with conn.transaction():
+            await handlers.on_members_changed(
+                live,
+                [
+                    wrap(member("m-1", cities=("Roma",))),
+                    wrap(member("m-2", cities=("Bari",))),
+                    wrap(member("m-3", cities=("Pisa",))),
+                ],
+                conn,
+            )
+        seqs = [
+            r["seq"] for r in await conn.fetch("SELECT seq FROM matcher.members ORDER BY member_id")
+        ]
+        assert seqs == sorted(seqs)  # each row its seq, in the order of the batch
+        async with conn.transaction():
+            # Another writer, a newer revision, another profile.
+            await handlers.on_members_changed(
+                LiveIndex(), [wrap(member("m-1", revision=2, cities=("Torino",)))], conn
+            )
+        async with conn.transaction():
+            await live.lock_and_sync(conn)
+    first = live.index.get("m-1")
+    assert first is not None
+    assert first.cities == frozenset({place_key("Torino")})
+    for member_id, city in (("m-2", "Bari"), ("m-3", "Pisa")):
+        indexed = live.index.get(member_id)
+        assert indexed is not None
+        assert indexed.cities == frozenset({place_key(city)})

@@ -229,3 +229,96 @@ async def test_a_batch_committed_but_not_acked_is_redelivered_without_a_second_e
 
 async def _count(pool, want: int) -> bool:
     return await effects(pool) >= want
+
+
+@pytest.fixture
+def multiple_acks(monkeypatch) -> list[int]:
+    """The delivery tags acked with ``multiple`` (this and every earlier one)."""
+    tags: list[int] = []
+    ack = aio_pika.IncomingMessage.ack
+
+    async def counting(message: aio_pika.IncomingMessage, multiple: bool = False) -> None:
+        if multiple:
+            tags.append(message.delivery_tag or 0)
+        await ack(message, multiple)
+
+    monkeypatch.setattr(aio_pika.IncomingMessage, "ack", counting)
+    return tags
+
+
+async def test_a_batch_is_acked_with_one_frame_and_nothing_comes_back(
+    queue_ready, make_probe, publisher, pool, amqp, topology, multiple_acks
+):
+    envelopes = [ping("ok") for _ in range(3 * BATCH)]
+    for envelope in envelopes:
+        await publisher.publish(envelope)
+    probe = await make_probe()
+    await eventually(lambda: until(lambda: settled(probe) == len(envelopes)), what="all settled")
+    await probe.consumer.stop(5)
+    assert multiple_acks  # at least one batch acked at once
+    assert len(multiple_acks) <= len(probe.batches)
+    queue = await (await amqp.channel()).declare_queue(topology.queue(PROBE), passive=True)
+    assert queue.declaration_result.message_count == 0  # every message settled
+    assert await effects(pool) == len(envelopes)
+
+
+async def test_a_message_still_in_hand_is_never_acked_with_a_later_batch(
+    queue_ready, make_probe, publisher, pool, settings, topology, amqp, multiple_acks
+):
+    """An earlier message still on the one-by-one path keeps the batch's acks
+    one by one: when the connection dies, that one comes back to the next
+    consumer, and the batch does not."""
+    held = ping("ok")
+    channel = await amqp.channel()
+    exchange = await topology.declare_exchange(channel)
+    # Not of the batch's type on the message: it takes the one-by-one path.
+    await exchange.publish(
+        aio_pika.Message(held.encode(), type="held", message_id=held.id),
+        routing_key="system.ping",
+    )
+    envelopes = [ping("ok") for _ in range(BATCH // 2)]
+    for envelope in envelopes:
+        await publisher.publish(envelope)
+
+    runtime_connection = await aio_pika.connect_robust(settings.amqp_url)
+    release = asyncio.Event()
+    runtime = Runtime("probe", settings, pool, runtime_connection, publisher, topology)
+    single = make_handler(runtime)
+
+    async def holds(event: Envelope, conn: Connection) -> None:
+        if event.id == held.id:
+            await release.wait()
+        await single(event, conn)
+
+    async def each(events: list[Envelope], conn: Connection) -> None:
+        for event in events:
+            await single(event, conn)
+
+    doomed = Consumer(
+        spec=PROBE,
+        topology=topology,
+        handler=holds,
+        pool=pool,
+        inbox_table="probe.inbox",
+        batch_handlers={Ping.TYPE: each},
+        batch_size=BATCH,
+    )
+    await doomed.start(runtime_connection)
+    try:
+        await eventually(
+            lambda: until(lambda: doomed.outcomes["ok"] == len(envelopes)), what="the batch"
+        )
+        # An ack "up to" any of the batch's tags would have reached the held one.
+        assert multiple_acks == []
+        await runtime_connection.close()
+    finally:
+        release.set()
+        await doomed.stop(5)
+    probe = await make_probe()
+    await eventually(lambda: until(lambda: settled(probe) >= 1), what="the held message back")
+    await probe.consumer.stop(5)
+    assert dict(probe.consumer.outcomes) == {"ok": 1}
+    assert await effects(pool, held.id) == 1
+    assert await effects(pool) == len(envelopes) + 1
+    queue = await (await amqp.channel()).declare_queue(topology.queue(PROBE), passive=True)
+    assert queue.declaration_result.message_count == 0  # the batch is not redelivered
