@@ -37,7 +37,7 @@ from typing import Any
 import aiosmtplib
 from asyncpg import Record
 
-from services.notifier import planning, queries, tokens
+from services.notifier import plan_batches, planning, queries, tokens
 from services.notifier.compose import (
     InvalidAddress,
     Job,
@@ -67,7 +67,6 @@ SMTP_CONNECTIONS = 4  # concurrent SMTP conversations (one connection each) per 
 POLL_S = 0.5
 BACKLOG_EVERY_S = 15.0
 DUE_CHANNEL = "notifier_due"  # NOTIFY on every insert into notifier.notifications
-MEMBERS_PER_ROUND = 100
 PLANNERS = 4  # members planned side by side, each in its own transaction
 SMTP_TIMEOUT_S = 20.0
 # Servers drop idle clients; reconnect rather than discover it mid-send.
@@ -307,7 +306,25 @@ class Dispatcher:
 
     async def plan_due(self) -> int:
         async with self.pool.acquire() as conn:
-            members = await queries.due_members(conn, MEMBERS_PER_ROUND)
+            members = await queries.due_members(conn, plan_batches.ROWS_PER_ROUND)
+        # The round's members in a few transactions (plan_batches); those they
+        # could not plan go one by one, where a bad one is quarantined alone.
+        batch = await plan_batches.plan_round(
+            self.pool,
+            members,
+            now=self.clock(),
+            weekly_cap=self.settings.notifier_weekly_cap,
+            address_hashes=self._address_hashes,
+        )
+        if batch.emails:
+            self._planned.set()
+        if batch.cancel_reasons:
+            log.info("notifications cancelled", reasons=sorted(batch.cancel_reasons))
+        return batch.emails + await self.plan_each(batch.alone)
+
+    async def plan_each(self, members: list[str]) -> int:
+        """Members planned one at a time (``PLANNERS`` side by side), each in its own
+        transaction."""
         places = asyncio.Semaphore(PLANNERS)
 
         async def plan(member_id: str) -> int:
@@ -365,6 +382,10 @@ class Dispatcher:
         if decided.cancel:
             log.info("notifications cancelled", reasons=sorted(set(decided.cancel.values())))
         return len(decided.emails)
+
+    def _address_hashes(self, prefs: planning.Prefs) -> list[bytes]:
+        address = self._contact(prefs).get("email")
+        return address_hashes(self.settings, address) if isinstance(address, str) else []
 
     async def _suppressed(self, conn: Any, prefs: planning.Prefs) -> bool:
         address = self._contact(prefs).get("email")
