@@ -7,8 +7,9 @@ delivery runner (``Dispatcher.send_due``: claim, compose, send, record).
 
 Works in a scratch database (created on the stack's server, dropped at the
 end). N daily-digest members (three languages, two time zones, each with
-their own sealed address) and 3 to 5 pending jobs each, due now, are written
-with ``COPY`` (not through the API: the run, not the import, is measured).
+their own sealed address) and 3 to 5 pending jobs each (of 200 openings per
+language), due now, are written with ``COPY`` and ``unnest`` (not through
+the API: the run, not the import, is measured).
 Then, timed apart, each with wall time, the process's CPU time and the load
 average:
 
@@ -19,7 +20,9 @@ average:
    of members per transaction), until nothing is due;
 3. send: every digest through the delivery runner to the sink, until none is
    left; the database must then say each member's digest was sent exactly
-   once, and the sink must hold exactly one mail per member.
+   once, and the sink must hold exactly one mail per member. Before it,
+   the sink's ceiling: bare ``aiosmtplib`` sending pre-built messages over
+   the same number of connections (``notifier_bench.bare``).
 
 The last lines give plan + send (the service overlaps them; this is the
 sum), and the ratio of the two planners' members/s of CPU.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import random
 import time
@@ -39,9 +43,10 @@ from pathlib import Path
 
 import asyncpg
 
+from benchmarks import notifier_bench
 from services.notifier import queries
 from services.notifier.preview import sample_jobs
-from services.notifier.sender import Dispatcher
+from services.notifier.sender import SMTP_CONNECTIONS, Dispatcher
 from shared import db, migrations, quarantine
 from shared.sealing import Sealer
 from shared.settings import Settings
@@ -50,6 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "services" / "notifier" / "migrations"
 LANGUAGES = ("it", "sv", "en")
 ZONES = {"it": "Europe/Rome", "sv": "Europe/Stockholm", "en": "Europe/Rome"}
+POSTINGS = 200  # openings per language
 NAMES = ("Giulia Rossi", "Karin Lindqvist", "Anna-Lena Berg", "Åsa Holm", None)
 
 MEMBER_COLUMNS = (
@@ -108,7 +114,17 @@ async def seed(
     the number of jobs."""
     sealer = Sealer([settings.secret_key])
     rng = random.Random(members)
-    jobs = {lang: sample_jobs(lang) for lang in LANGUAGES}  # type: ignore[arg-type]
+    # POSTINGS openings per language (the preview's samples, each title and
+    # company numbered), 3 to 5 of them per member: as on a real day, a
+    # digest's combination of openings seldom repeats, each opening does.
+    jobs = {
+        lang: [
+            dataclasses.replace(job, title=f"{job.title} {k}", company=f"{job.company} {k}")
+            for k in range(-(-POSTINGS // 3))
+            for job in sample_jobs(lang)  # type: ignore[arg-type]
+        ][:POSTINGS]
+        for lang in LANGUAGES
+    }
     now = datetime.now(UTC)
     member_rows = []
     job_rows = []
@@ -120,9 +136,8 @@ async def seed(
         member_rows.append(
             (member_id, 1, True, language, ZONES[language], "daily", sealer.seal(contact))
         )
-        offered = jobs[language]
-        for k in range(rng.randint(3, 5)):
-            job = offered[k % len(offered)]
+        for k in rng.sample(range(POSTINGS), rng.randint(3, 5)):
+            job = jobs[language][k]
             job_rows.append(
                 (
                     uuid.uuid4(),
@@ -208,7 +223,9 @@ def _sink_count(maildir: Path, domain: str) -> tuple[int, int]:
     return mails, len(recipients)
 
 
-async def run(settings: Settings, members: int, baseline: int, maildir: Path | None) -> None:
+async def run(
+    settings: Settings, members: int, baseline: int, bare: int, maildir: Path | None
+) -> None:
     pool = await db.create_pool(settings, name="digest-bench")
     domain = f"digest{uuid.uuid4().hex[:6]}.example"
     try:
@@ -250,6 +267,15 @@ async def run(settings: Settings, members: int, baseline: int, maildir: Path | N
             flush=True,
         )
 
+        ceiling = await notifier_bench.bare(settings, bare)
+        if maildir is not None:
+            _sink_count(maildir, "bench.example")
+        print(
+            f"sink ceiling: bare aiosmtplib, {bare:,} pre-built instant emails over"
+            f" {SMTP_CONNECTIONS} connections: {ceiling:,.0f}/s (load {_load()})",
+            flush=True,
+        )
+
         with Timed() as send:
             while await dispatcher.send_due():
                 pass
@@ -271,8 +297,11 @@ async def run(settings: Settings, members: int, baseline: int, maildir: Path | N
             f"daily run, plan + send: {members:,} digests in {total_wall:.1f} s wall,"
             f" {total_cpu:.1f} s CPU: {members / total_wall:,.0f} digests/s (load {_load()})"
         )
+        print(f"ratio send/bare sink: {members / send.wall / ceiling:.2f}")
         ratio = (members / plan.cpu) / (baseline / old.cpu)
         print(f"ratio planning batched/one-by-one (members/s of CPU): {ratio:.1f}")
+        ratio = (members / plan.wall) / (baseline / old.wall)
+        print(f"ratio planning batched/one-by-one (members/s of wall time): {ratio:.1f}")
     finally:
         await pool.close()
 
@@ -281,6 +310,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--baseline-members", type=int, default=None)
+    parser.add_argument("--bare", type=int, default=2000, help="emails for the sink's ceiling")
     parser.add_argument(
         "--maildir",
         type=Path,
@@ -293,7 +323,7 @@ async def main() -> None:
     print(f"load average at start: {_load()}", flush=True)
     name, url = await _scratch(base)
     try:
-        await run(replace(base, database_url=url), args.members, baseline, args.maildir)
+        await run(replace(base, database_url=url), args.members, baseline, args.bare, args.maildir)
     finally:
         await _drop(base, name)
 

@@ -651,5 +651,12 @@ def _environment(fmt: Literal["txt", "html"], language: Language) -> jinja2.Envi
 
 def _finalize(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Markup):
-        return strip_controls(value)
+        return _strip_controls(value)
     return value
+
+
+# The values a body prints are nearly all the same few hundred strings (the
+# catalog's, the openings' texts and reasons, the stand-ins): a digest's shape
+# seldom repeats, but its values do, and checking each character of each was
+# half of rendering one. Bounded, since the keys hold company text.
+_strip_controls = functools.lru_cache(maxsize=8192)(strip_controls)
