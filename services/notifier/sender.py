@@ -314,7 +314,7 @@ class Dispatcher:
             members,
             now=self.clock(),
             weekly_cap=self.settings.notifier_weekly_cap,
-            address_hashes=self._address_hashes,
+            address_hashes=self.contact_hashes,
         )
         if batch.emails:
             self._planned.set()
@@ -383,7 +383,9 @@ class Dispatcher:
             log.info("notifications cancelled", reasons=sorted(set(decided.cancel.values())))
         return len(decided.emails)
 
-    def _address_hashes(self, prefs: planning.Prefs) -> list[bytes]:
+    def contact_hashes(self, prefs: planning.Prefs) -> list[bytes]:
+        """The keyed hashes of the member's address (none without one), to look up
+        in the suppressed addresses."""
         address = self._contact(prefs).get("email")
         return address_hashes(self.settings, address) if isinstance(address, str) else []
 
