@@ -3,7 +3,8 @@
 Two steps, each its own commit, so the database always says where an email is:
 
 1. **Plan.** For each member with due notifications (locked ``FOR UPDATE SKIP
-   LOCKED``, so replicas share the work), re-check everything (``planning``),
+   LOCKED``, so replicas share the work; many members per transaction,
+   ``plan_batches``), re-check everything (``planning``),
    cancel or defer what must not go, and turn the rest into email rows in
    state ``sending``, counted against the weekly cap. Commit.
 2. **Send.** The emails in ``sending`` go through the one delivery runner
