@@ -513,7 +513,33 @@ def _render_shape(fmt: Literal["txt", "html"], shape: _Shape) -> str:
         shape.local_day,
         shape.subject,
     )
+    if shape.kind != "instant":
+        # A digest's shape seldom repeats, its cards do: each rendered once
+        # per opening, language and place in the digest (its links' stand-ins).
+        for i, (job, key, has) in enumerate(
+            zip(context["jobs"], shape.jobs, shape.openings, strict=True)
+        ):
+            job["card"] = _standin_card(fmt, shape.language, key, has, i)
     return _render(fmt, shape.kind, shape.language, context)
+
+
+_RENDERED_CARDS = 4096  # a bound, since keys hold company text
+
+
+@functools.lru_cache(maxsize=_RENDERED_CARDS)
+def _standin_card(
+    fmt: Literal["txt", "html"], language: Language, job: _JobKey, has_opening: bool, place: int
+) -> str:
+    first = 3 + _JOB_LINKS * place
+    links = [_standin_link(first + j) for j in range(_JOB_LINKS)]
+    texts = {**_job_text(*job, language), "links": _job_links(links, has_opening)}
+    return _card(fmt, language, texts)
+
+
+def _card(fmt: Literal["txt", "html"], language: Language, job: dict[str, Any]) -> str:
+    """One job card, as the digest templates print it (``_job.*.j2``)."""
+    macro = _environment(fmt, language).get_template(f"_job.{fmt}.j2").module.card  # type: ignore[attr-defined]
+    return macro(job)  # type: ignore[no-any-return]
 
 
 def _context(
@@ -617,6 +643,14 @@ def _render(
     fmt: Literal["txt", "html"], kind: str, language: Language, context: dict[str, Any]
 ) -> str:
     name = "instant" if kind == "instant" else "digest"
+    if name == "digest":
+        # The digest templates print each job's card as given; rendered here
+        # unless the caller brought it (``_render_shape``, from its cache).
+        jobs = [
+            job if "card" in job else {**job, "card": _card(fmt, language, job)}
+            for job in context["jobs"]
+        ]
+        context = {**context, "jobs": jobs}
     return _environment(fmt, language).get_template(f"{name}.{fmt}.j2").render(context)
 
 
@@ -651,5 +685,12 @@ def _environment(fmt: Literal["txt", "html"], language: Language) -> jinja2.Envi
 
 def _finalize(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Markup):
-        return strip_controls(value)
+        return _strip_controls(value)
     return value
+
+
+# The values a body prints are nearly all the same few hundred strings (the
+# catalog's, the openings' texts and reasons, the stand-ins): a digest's shape
+# seldom repeats, but its values do, and checking each character of each was
+# half of rendering one. Bounded, since the keys hold company text.
+_strip_controls = functools.lru_cache(maxsize=8192)(strip_controls)

@@ -508,6 +508,148 @@ async def create_email(conn: Connection, member_id: str, email: Email) -> uuid.U
     return email_id
 
 
+# --- planning many members at once (plan_batches) ---------------------------------------
+
+
+async def lock_due_many(conn: Connection, member_ids: Sequence[str]) -> dict[str, list[Pending]]:
+    """``lock_due`` for many members in one statement: each member's due rows."""
+    rows = await conn.fetch(
+        "SELECT id, member_id, posting_id, score, created_at, valid_through"
+        " FROM notifier.notifications"
+        " WHERE member_id = ANY($1::text[]) AND state = 'pending' AND due_at <= now()"
+        " FOR UPDATE SKIP LOCKED",
+        list(member_ids),
+    )
+    due: dict[str, list[Pending]] = {}
+    for r in rows:
+        due.setdefault(r["member_id"], []).append(
+            Pending(r["id"], r["posting_id"], r["score"], r["created_at"], r["valid_through"])
+        )
+    return due
+
+
+async def sent_pairs(
+    conn: Connection, pairs: Sequence[tuple[str, str]]
+) -> frozenset[tuple[str, str]]:
+    """``sent_postings`` for many (member id, posting id) pairs. Asked as two
+    ``ANY`` lists (the member index, then the postings) and narrowed to the
+    pairs here: a join on ``unnest`` was planned as a scan of every row."""
+    members, postings = sorted({m for m, _ in pairs}), sorted({p for _, p in pairs})
+    rows = await conn.fetch(
+        "SELECT member_id, posting_id FROM notifier.notifications"
+        " WHERE member_id = ANY($1::text[]) AND posting_id = ANY($2::text[])"
+        " AND state IN ('sending', 'sent')",
+        members,
+        postings,
+    )
+    wanted = set(pairs)
+    return frozenset(
+        pair for pair in ((r["member_id"], r["posting_id"]) for r in rows) if pair in wanted
+    )
+
+
+async def not_for_me_pairs(
+    conn: Connection, pairs: Sequence[tuple[str, str]]
+) -> frozenset[tuple[str, str]]:
+    """``not_for_me`` for many (member id, posting id) pairs (as ``sent_pairs``)."""
+    members, postings = sorted({m for m, _ in pairs}), sorted({p for _, p in pairs})
+    rows = await conn.fetch(
+        "SELECT member_id, posting_id FROM notifier.feedback"
+        " WHERE member_id = ANY($1::text[]) AND posting_id = ANY($2::text[])",
+        members,
+        postings,
+    )
+    wanted = set(pairs)
+    return frozenset(
+        pair for pair in ((r["member_id"], r["posting_id"]) for r in rows) if pair in wanted
+    )
+
+
+async def suppressed_of(conn: Connection, address_hashes: Sequence[bytes]) -> list[bytes]:
+    """Which of these address hashes are suppressed."""
+    rows = await conn.fetch(
+        "SELECT address_hash FROM notifier.suppressed_addresses"
+        " WHERE address_hash = ANY($1::bytea[])",
+        list(address_hashes),
+    )
+    return [bytes(r["address_hash"]) for r in rows]
+
+
+async def jobs_this_week_many(conn: Connection, week_start: dict[str, datetime]) -> dict[str, int]:
+    """``jobs_this_week`` for many members, each with its own week start."""
+    rows = await conn.fetch(
+        "SELECT w.member_id, w.jobs FROM notifier.weekly_counts w"
+        " JOIN unnest($1::text[], $2::timestamptz[]) AS k(member_id, week_start)"
+        "  ON w.member_id = k.member_id AND w.week_start = k.week_start",
+        list(week_start),
+        list(week_start.values()),
+    )
+    return {r["member_id"]: int(r["jobs"]) for r in rows}
+
+
+async def cancel_many(conn: Connection, decisions: dict[uuid.UUID, str]) -> None:
+    """``cancel`` in one statement."""
+    if decisions:
+        await conn.execute(
+            "UPDATE notifier.notifications n SET state = 'cancelled', reason = d.reason,"
+            " updated_at = now() FROM unnest($1::uuid[], $2::text[]) AS d(id, reason)"
+            " WHERE n.id = d.id AND n.state = 'pending'",
+            list(decisions),
+            list(decisions.values()),
+        )
+
+
+async def defer_many(conn: Connection, decisions: dict[uuid.UUID, datetime]) -> None:
+    """``defer`` in one statement."""
+    if decisions:
+        await conn.execute(
+            "UPDATE notifier.notifications n SET due_at = d.due_at, updated_at = now()"
+            " FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, due_at)"
+            " WHERE n.id = d.id AND n.state = 'pending'",
+            list(decisions),
+            list(decisions.values()),
+        )
+
+
+async def create_emails(conn: Connection, emails: Sequence[tuple[str, Email]]) -> list[uuid.UUID]:
+    """``create_email`` for many (member id, email) in two statements."""
+    if not emails:
+        return []
+    ids = [e.jobs[0].id if e.kind == "instant" else uuid.uuid4() for _, e in emails]
+    await conn.execute(
+        "INSERT INTO notifier.emails (id, member_id, kind, state)"
+        " SELECT id, member_id, kind, 'sending'"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[]) AS e(id, member_id, kind)",
+        ids,
+        [m for m, _ in emails],
+        [e.kind for _, e in emails],
+    )
+    jobs = [
+        (job.id, email_id) for email_id, (_, e) in zip(ids, emails, strict=True) for job in e.jobs
+    ]
+    await conn.execute(
+        "UPDATE notifier.notifications n SET state = 'sending', email_id = j.email_id,"
+        " updated_at = now() FROM unnest($1::uuid[], $2::uuid[]) AS j(id, email_id)"
+        " WHERE n.id = j.id",
+        [j for j, _ in jobs],
+        [e for _, e in jobs],
+    )
+    return ids
+
+
+async def count_jobs_many(conn: Connection, counts: dict[str, tuple[datetime, int]]) -> None:
+    """``count_jobs`` for many members (each once): member id -> (week start, jobs)."""
+    if counts:
+        await conn.execute(
+            "INSERT INTO notifier.weekly_counts AS w (member_id, week_start, jobs)"
+            " SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[])"
+            " ON CONFLICT (member_id, week_start) DO UPDATE SET jobs = w.jobs + EXCLUDED.jobs",
+            list(counts),
+            [w for w, _ in counts.values()],
+            [n for _, n in counts.values()],
+        )
+
+
 # --- sending ------------------------------------------------------------------------
 
 

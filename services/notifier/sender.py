@@ -3,7 +3,8 @@
 Two steps, each its own commit, so the database always says where an email is:
 
 1. **Plan.** For each member with due notifications (locked ``FOR UPDATE SKIP
-   LOCKED``, so replicas share the work), re-check everything (``planning``),
+   LOCKED``, so replicas share the work; many members per transaction,
+   ``plan_batches``), re-check everything (``planning``),
    cancel or defer what must not go, and turn the rest into email rows in
    state ``sending``, counted against the weekly cap. Commit.
 2. **Send.** The emails in ``sending`` go through the one delivery runner
@@ -38,7 +39,7 @@ import aiosmtplib
 from aiosmtplib.protocol import normalize_message_line_endings
 from asyncpg import Record
 
-from services.notifier import planning, queries, tokens
+from services.notifier import plan_batches, planning, queries, tokens
 from services.notifier.compose import (
     InvalidAddress,
     Job,
@@ -68,7 +69,6 @@ SMTP_CONNECTIONS = 4  # concurrent SMTP conversations (one connection each) per 
 POLL_S = 0.5
 BACKLOG_EVERY_S = 15.0
 DUE_CHANNEL = "notifier_due"  # NOTIFY on every insert into notifier.notifications
-MEMBERS_PER_ROUND = 100
 PLANNERS = 4  # members planned side by side, each in its own transaction
 SMTP_TIMEOUT_S = 20.0
 # Servers drop idle clients; reconnect rather than discover it mid-send.
@@ -364,7 +364,25 @@ class Dispatcher:
 
     async def plan_due(self) -> int:
         async with self.pool.acquire() as conn:
-            members = await queries.due_members(conn, MEMBERS_PER_ROUND)
+            members = await queries.due_members(conn, plan_batches.ROWS_PER_ROUND)
+        # The round's members in a few transactions (plan_batches); those they
+        # could not plan go one by one, where a bad one is quarantined alone.
+        batch = await plan_batches.plan_round(
+            self.pool,
+            members,
+            now=self.clock(),
+            weekly_cap=self.settings.notifier_weekly_cap,
+            address_hashes=self.contact_hashes,
+        )
+        if batch.emails:
+            self._planned.set()
+        if batch.cancel_reasons:
+            log.info("notifications cancelled", reasons=sorted(batch.cancel_reasons))
+        return batch.emails + await self.plan_each(batch.alone)
+
+    async def plan_each(self, members: list[str]) -> int:
+        """Members planned one at a time (``PLANNERS`` side by side), each in its own
+        transaction."""
         places = asyncio.Semaphore(PLANNERS)
 
         async def plan(member_id: str) -> int:
@@ -422,6 +440,12 @@ class Dispatcher:
         if decided.cancel:
             log.info("notifications cancelled", reasons=sorted(set(decided.cancel.values())))
         return len(decided.emails)
+
+    def contact_hashes(self, prefs: planning.Prefs) -> list[bytes]:
+        """The keyed hashes of the member's address (none without one), to look up
+        in the suppressed addresses."""
+        address = self._contact(prefs).get("email")
+        return address_hashes(self.settings, address) if isinstance(address, str) else []
 
     async def _suppressed(self, conn: Any, prefs: planning.Prefs) -> bool:
         address = self._contact(prefs).get("email")
