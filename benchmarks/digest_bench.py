@@ -267,7 +267,7 @@ async def run(
             flush=True,
         )
 
-        ceiling = await notifier_bench.bare(settings, bare)
+        ceiling, _ = await notifier_bench.bare(settings, bare)
         if maildir is not None:
             _sink_count(maildir, "bench.example")
         print(
