@@ -104,13 +104,16 @@ class Service:
     env: dict[str, str]
     log: Path
     operator_port: int
+    # Where the services' code is: this checkout, or another one's (--code).
+    code: Path = ROOT
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
+                # -m puts the working folder first on sys.path: its code runs.
                 [sys.executable, "-m", f"services.{self.name}"],
-                cwd=ROOT,
+                cwd=self.code,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -143,6 +146,8 @@ class Service:
 @dataclass
 class Run:
     name: str
+    rate: float = 0.0
+    seconds: float = 0.0
     sent_at: dict[str, float] = field(default_factory=dict)  # external id -> wall time
     answer_s: list[float] = field(default_factory=list)
     accepted: int = 0
@@ -151,14 +156,16 @@ class Run:
     depths: list[tuple[int, int]] = field(default_factory=list)  # (matcher, notifier)
     # Matches the notifier has taken from its queue but not sent yet (its table).
     backlog: list[int] = field(default_factory=list)
+    arrived_at: dict[str, float] = field(default_factory=dict)  # email id -> at the sink
 
 
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.settings = Settings.from_env()
-        self.namespace = f"bench{uuid.uuid4().hex[:8]}"
-        self.dbname = f"bench_{uuid.uuid4().hex[:8]}"
+        self.tag = uuid.uuid4().hex[:8]
+        self.namespace = f"bench{self.tag}"
+        self.dbname = f"bench_{self.tag}"
         base = self.settings.database_url.rsplit("/", 1)[0]
         self.database_url = f"{base}/{self.dbname}"
         self.domain = f"{self.namespace}.bench"
@@ -186,7 +193,12 @@ class Bench:
             f"PASSAPAROLA_{name.upper()}_OPERATOR_PORT": str(operator_port),
         }
         service = Service(
-            name, port, env, self.work / f"{name}-{len(self.services)}.log", operator_port
+            name,
+            port,
+            env,
+            self.work / f"{name}-{len(self.services)}.log",
+            operator_port,
+            Path(self.args.code).resolve(),
         )
         service.start()
         self.services.append(service)
@@ -214,7 +226,15 @@ class Bench:
     async def setup(self) -> None:
         admin = await asyncpg.connect(self.settings.database_url)
         try:
-            await admin.execute(f'CREATE DATABASE "{self.dbname}"')
+            if self.args.reuse:
+                # A copy of an earlier --keep run's database, members loaded (a
+                # 100,000-member import takes minutes): every run starts from
+                # the same state, on a fresh broker namespace.
+                await admin.execute(
+                    f'CREATE DATABASE "{self.dbname}" TEMPLATE "bench_{self.args.reuse}"'
+                )
+            else:
+                await admin.execute(f'CREATE DATABASE "{self.dbname}"')
         finally:
             await admin.close()
         conn = await asyncpg.connect(self.database_url)
@@ -238,6 +258,11 @@ class Bench:
     async def teardown(self) -> None:
         for service in self.services:
             service.stop()
+        if self.args.keep:
+            print(
+                f"\nkept for --reuse {self.tag}: database {self.dbname}, namespace {self.namespace}"
+            )
+            return
         admin = await asyncpg.connect(self.settings.database_url)
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
@@ -332,18 +357,47 @@ class Bench:
             else:
                 run.refused += 1
 
-    async def measure(self, name: str) -> Run:
-        run = Run(name)
+    async def warm_up(self) -> None:
+        """One opening through the whole pipeline before measuring, until its
+        emails are recorded as sent: a matcher started on a loaded database
+        builds its index first (a minute or more at 100,000 members), and
+        the notifier warms its templates."""
+        run = Run("warm-up")
+        cities = self.args.members // MEMBERS_PER_CITY
+        async with aiohttp.ClientSession() as http:
+            await self.post(http, run, 0, cities)
+        started = time.monotonic()
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            while time.monotonic() - started < 900:
+                sent = await conn.fetchval(
+                    "SELECT count(*) FROM notifier.notifications n"
+                    " JOIN ingest.postings p ON p.id::text = n.posting_id"
+                    " WHERE p.data->>'external_id' = ANY($1::text[]) AND n.state = 'sent'",
+                    list(run.sent_at),
+                )
+                if sent >= MEMBERS_PER_CITY:
+                    break
+                await asyncio.sleep(1)
+            else:
+                raise RuntimeError("the warm-up opening's emails were not sent in 15 minutes")
+        finally:
+            await conn.close()
+        print(f"  warm-up: one opening's emails sent after {time.monotonic() - started:.0f} s")
+        await self.wait_drained(set(run.sent_at))
+
+    async def measure(self, name: str, rate: float, seconds: float) -> Run:
+        run = Run(name, rate=rate, seconds=seconds)
         stop = asyncio.Event()
         sampler = asyncio.create_task(self.sample(run, stop))
         cities = self.args.members // MEMBERS_PER_CITY
-        count = int(self.args.rate * self.args.seconds)
+        count = int(rate * seconds)
         loop = asyncio.get_running_loop()
         tasks = []
         async with aiohttp.ClientSession() as http:
             t0 = loop.time()
             for j in range(count):
-                await asyncio.sleep(max(0.0, t0 + j / self.args.rate - loop.time()))
+                await asyncio.sleep(max(0.0, t0 + j / rate - loop.time()))
                 tasks.append(asyncio.create_task(self.post(http, run, j, cities)))
             await asyncio.gather(*tasks)
             run.send_s = loop.time() - t0
@@ -385,6 +439,7 @@ class Bench:
         external_of = {r["email_id"]: r["external"] for r in rows}
         latencies: list[float] = []
         arrivals: list[float] = []
+        arrived_at: dict[str, float] = {}
         for path in self.maildir.glob("*.eml"):
             arrived = int(path.name.split("-", 1)[0]) / 1e9
             if arrived < min(run.sent_at.values(), default=0):
@@ -397,20 +452,23 @@ class Bench:
                     if external in run.sent_at:
                         latencies.append(arrived - run.sent_at[external])
                         arrivals.append(arrived)
+                        arrived_at[email_id] = arrived
                     break
+        run.arrived_at = arrived_at
         first = min(run.sent_at.values(), default=0)
         span = (max(arrivals) - first) if arrivals else float("nan")
         return {
             "configuration": run.name,
-            "postings offered": int(self.args.rate * self.args.seconds),
+            "postings offered": int(run.rate * run.seconds),
             "accepted": run.accepted,
             "refused": run.refused,
             "accepted/s": round(run.accepted / run.send_s, 1),
             "webhook answer p50 ms": round(percentile(run.answer_s, 50) * 1000, 1),
             "webhook answer p99 ms": round(percentile(run.answer_s, 99) * 1000, 1),
-            "emails": len(latencies),
+            "emails at the sink / offered": f"{len(latencies)} / {run.accepted * MEMBERS_PER_CITY}",
             "emails/s (first webhook to last email)": round(len(latencies) / span, 1),
             "webhook to sink p50 s": round(percentile(latencies, 50), 2),
+            "webhook to sink p95 s": round(percentile(latencies, 95), 2),
             "webhook to sink p99 s": round(percentile(latencies, 99), 2),
             "max notifier backlog (matches not yet sent)": max(run.backlog, default=0),
             "max queue depth matcher/notifier": (
@@ -418,6 +476,68 @@ class Bench:
                 max((d[1] for d in run.depths), default=0),
             ),
         }
+
+    async def stages(self, run: Run, arrived_at: dict[str, float]) -> list[tuple[str, list[float]]]:
+        """Per email, the time spent in each stage, from the timestamps the
+        services already store (``now()``: their transaction's start) and the
+        sink's arrival time. Ids and times only: nothing about the members."""
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            rows = await conn.fetch(
+                "WITH published AS ("
+                " SELECT convert_from(body, 'UTF8')::jsonb->'data'->>'posting_id' AS posting_id,"
+                "  published_at FROM ingest.outbox WHERE routing_key = 'job.created'),"
+                " found AS ("
+                " SELECT convert_from(body, 'UTF8')::jsonb->'data'->>'match_id' AS match_id,"
+                "  published_at FROM matcher.outbox WHERE routing_key = 'match.found')"
+                " SELECT e.id::text AS email_id, p.data->>'external_id' AS external,"
+                "  extract(epoch FROM p.created_at)::float8 AS accepted,"
+                "  extract(epoch FROM pub.published_at)::float8 AS published,"
+                "  extract(epoch FROM m.created_at)::float8 AS matched,"
+                "  extract(epoch FROM f.published_at)::float8 AS found,"
+                "  extract(epoch FROM n.created_at)::float8 AS taken,"
+                "  extract(epoch FROM e.created_at)::float8 AS planned,"
+                "  extract(epoch FROM e.sent_at)::float8 AS recorded"
+                " FROM notifier.notifications n"
+                " JOIN notifier.emails e ON e.id = n.email_id"
+                " JOIN ingest.postings p ON p.id::text = n.posting_id"
+                " JOIN matcher.matches m ON m.match_id::text = n.match_id"
+                " LEFT JOIN published pub ON pub.posting_id = n.posting_id"
+                " LEFT JOIN found f ON f.match_id = n.match_id"
+                " WHERE p.data->>'external_id' = ANY($1::text[])",
+                list(run.sent_at),
+            )
+        finally:
+            await conn.close()
+        names = (
+            "webhook sent -> accepted (posting stored)",
+            "accepted -> job.created published (ingest relay)",
+            "published -> match stored (matcher)",
+            "match stored -> match.found published (matcher relay)",
+            "match.found published -> notification stored (notifier consumer)",
+            "notification -> email planned (notifier planner)",
+            "planned -> at the sink (claim, compose, SMTP)",
+            "at the sink -> sent recorded (group commit)",
+        )
+        spans: list[list[float]] = [[] for _ in names]
+        for r in rows:
+            arrived = arrived_at.get(r["email_id"])
+            if arrived is None or None in (r["published"], r["found"], r["recorded"]):
+                continue
+            marks = (
+                run.sent_at[r["external"]],
+                r["accepted"],
+                r["published"],
+                r["matched"],
+                r["found"],
+                r["taken"],
+                r["planned"],
+                arrived,
+                r["recorded"],
+            )
+            for k in range(len(names)):
+                spans[k].append(marks[k + 1] - marks[k])
+        return list(zip(names, spans, strict=True))
 
     @property
     def ingest_url(self) -> str:
@@ -435,12 +555,33 @@ def series(depths: list[tuple[int, int]], every: int = 5) -> str:
     )
 
 
+def stage_table(stages: list[tuple[str, list[float]]]) -> str:
+    """Each stage's p50/p95/p99 in ms, and the stage that adds most to the p99:
+    where the backlog built up."""
+    lines = [f"    {'stage':<66} {'p50':>8} {'p95':>8} {'p99':>8}  (ms)"]
+    for name, spans in stages:
+        figures = " ".join(f"{percentile(spans, p) * 1000:8.0f}" for p in (50, 95, 99))
+        lines.append(f"    {name:<66} {figures}")
+    measured = [(percentile(spans, 99), name) for name, spans in stages if spans]
+    if measured:
+        worst, name = max(measured)
+        lines.append(f"    the backlog built up in: {name} (p99 {worst * 1000:.0f} ms)")
+    return "\n".join(lines)
+
+
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min)"
+
+
 async def main(args: argparse.Namespace) -> None:
+    if len(args.rate) != len(args.seconds):
+        raise SystemExit("give as many --seconds as --rate")
     bench = Bench(args)
     started = time.monotonic()
     print(
-        f"e2e bench: {args.members} members, postings at {args.rate:g}/s for {args.seconds:g} s "
-        f"per configuration ({os.cpu_count()} CPUs)"
+        f"e2e bench: {args.members} members, postings at {args.rate}/s for {args.seconds} s "
+        f"per configuration ({os.cpu_count()} CPUs), services from {args.code}"
     )
     await bench.setup()
     results = []
@@ -448,21 +589,26 @@ async def main(args: argparse.Namespace) -> None:
         for name in SERVICE_NAMES:
             bench.spawn(name)
         await asyncio.gather(*(s.ready() for s in bench.services))
-        await bench.load_members()
+        if not args.reuse:
+            await bench.load_members()
         configurations = (("1 matcher + 1 notifier", 0), ("2 matchers + 2 notifiers", 1))
         for label, extra in configurations[: args.configurations]:
             added = [bench.spawn(n) for n in ("matcher", "notifier") for _ in range(extra)]
             await asyncio.gather(*(s.ready() for s in added))
             if added:
                 await asyncio.sleep(args.warmup)  # the new matcher builds its index
-            run = await bench.measure(label)
-            figures = await bench.report(run)
-            results.append(figures)
-            print(f"\n  {label}:")
-            for key, value in figures.items():
-                print(f"    {key}: {value}")
-            print(f"    queue depths every 5 s: {series(run.depths)}")
-            print(f"    notifier backlog    {' '.join(str(b) for b in run.backlog[::5])}")
+            await bench.warm_up()
+            for rate, seconds in zip(args.rate, args.seconds, strict=True):
+                print(f"\n  {label}, {rate:g} openings/s for {seconds:g} s, {load_average()}:")
+                run = await bench.measure(label, rate, seconds)
+                figures = await bench.report(run)
+                results.append(figures)
+                for key, value in figures.items():
+                    print(f"    {key}: {value}")
+                print(f"    queue depths every 5 s: {series(run.depths)}")
+                print(f"    notifier backlog    {' '.join(str(b) for b in run.backlog[::5])}")
+                print(stage_table(await bench.stages(run, run.arrived_at)))
+                print(f"    after the run: {load_average()}")
     finally:
         await bench.teardown()
     print(f"\ntotal {time.monotonic() - started:.0f} s; logs in {bench.work}")
@@ -471,11 +617,24 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=100_000)
-    parser.add_argument("--rate", type=float, default=20.0, help="postings per second")
-    parser.add_argument("--seconds", type=float, default=60.0, help="per configuration")
+    parser.add_argument(
+        "--rate", type=float, nargs="+", default=[20.0], help="postings per second (runs in turn)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, nargs="+", default=[60.0], help="how long, one per --rate"
+    )
     parser.add_argument("--warmup", type=float, default=30.0, help="after adding processes")
     parser.add_argument(
         "--configurations", type=int, choices=(1, 2), default=2, help="1: one of each only"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database and namespace for --reuse"
+    )
+    parser.add_argument(
+        "--reuse", metavar="TAG", help="a copy of an earlier --keep run's database (no import)"
+    )
+    parser.add_argument(
+        "--code", default=str(ROOT), help="the checkout whose services run (a baseline's)"
     )
     parser.add_argument(
         "--maildir",

@@ -54,7 +54,8 @@ async def enqueue_many(conn: Connection, schema: str, envelopes: Sequence[Envelo
         return
     await conn.execute(
         f"INSERT INTO {schema}.outbox (event_id, routing_key, body)"  # noqa: S608 - schema is ours
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])",
+        " SELECT e, k, b FROM unnest($1::text[], $2::text[], $3::bytea[])"
+        " WITH ORDINALITY AS u(e, k, b, n) ORDER BY n",
         [e.id for e in envelopes],
         [routing_key(e) for e in envelopes],
         [e.encode() for e in envelopes],

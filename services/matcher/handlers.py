@@ -42,7 +42,7 @@ from shared.events import (
     MemberErased,
     Ping,
 )
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_many
 from shared.revisions import latest_per_member
 
 log = logs.get_logger(__name__)
@@ -101,6 +101,35 @@ async def _tell(
             conn, match_id, match.score, match.explanation, posting.revision
         )
     await enqueue(conn, SCHEMA, found(match_id, posting, member_id, match))
+
+
+async def _tell_many(
+    conn: Connection,
+    posting: JobPosting,
+    told: Sequence[tuple[queries.MatchRow | None, str, Match]],
+) -> None:
+    """``_tell`` for several members of one posting: the new matches in one
+    pipelined statement, the renewed in another, their events in a third
+    (three round trips for a posting's fits, not two per fit)."""
+    fresh = [(str(uuid.uuid4()), member_id, match) for row, member_id, match in told if row is None]
+    renewed = [(row.match_id, member_id, match) for row, member_id, match in told if row]
+    await queries.insert_matches(
+        conn,
+        [
+            (match_id, posting.posting_id, member_id, m.score, m.explanation, posting.revision)
+            for match_id, member_id, m in fresh
+        ],
+    )
+    await queries.activate_matches(
+        conn,
+        [(match_id, m.score, m.explanation, posting.revision) for match_id, _, m in renewed],
+    )
+    ids = {member_id: match_id for match_id, member_id, _ in [*fresh, *renewed]}
+    await enqueue_many(
+        conn,
+        SCHEMA,
+        [found(ids[member_id], posting, member_id, match) for _, member_id, match in told],
+    )
 
 
 async def _withdraw(conn: Connection, row: queries.MatchRow, reason: str) -> None:
@@ -185,7 +214,8 @@ async def _settle(
     active = sum(1 for r in existing.values() if r.state == "active" and r.member_id not in unfit)
     fresh = [m for m, _ in ranked if m not in existing]
     recent = await queries.recent_matches_per_member(conn, fresh, weights.member_cap_days)
-    told = capped = 0
+    capped = 0
+    telling: list[tuple[queries.MatchRow | None, str, Match]] = []
     for member_id, match in ranked:
         row = existing.get(member_id)
         if row is not None and row.state == "active":
@@ -195,9 +225,10 @@ async def _settle(
         ):
             capped += 1
             continue
-        await _tell(conn, row, posting, member_id, match)
+        telling.append((row, member_id, match))
         active += 1
-        told += 1
+    await _tell_many(conn, posting, telling)
+    told = len(telling)
     withdrawn = 0
     for row in existing.values():
         if row.state == "active" and row.member_id in unfit:
@@ -590,6 +621,21 @@ def make_handler(live: LiveIndex) -> Handler:
     )
 
 
+async def on_jobs(live: LiveIndex, events: list[Envelope], conn: Connection) -> None:
+    """Several openings in one transaction (a burst): each exactly as ``on_job``,
+    in arrival order, each seeing the matches of those before it (the caps);
+    the lock, the inbox and the commit once for all. Under a backlog this is
+    what keeps up: one posting per transaction was the matcher's limit at
+    100,000 members and 20 openings a second (docs/performance.md, "End to
+    end", session 5)."""
+    for event in events:
+        await on_job(live, event, conn)
+
+
 def make_batch_handlers(live: LiveIndex) -> dict[str, BatchHandler]:
     """The matcher's batch handlers (``shared.consumer``), bound to its member index."""
-    return {MemberChanged.TYPE: functools.partial(on_members_changed, live)}
+    return {
+        MemberChanged.TYPE: functools.partial(on_members_changed, live),
+        JobCreated.TYPE: functools.partial(on_jobs, live),
+        JobUpdated.TYPE: functools.partial(on_jobs, live),
+    }

@@ -422,6 +422,23 @@ async def insert_match(
     )
 
 
+async def insert_matches(
+    conn: Connection, rows: Sequence[tuple[str, str, str, float, Mapping[str, Any], int]]
+) -> None:
+    """``insert_match`` for several (match id, posting, member, score,
+    explanation, revision), pipelined in one round trip."""
+    if rows:
+        await conn.executemany(INSERT_MATCH, rows)
+
+
+async def activate_matches(
+    conn: Connection, rows: Sequence[tuple[str, float, Mapping[str, Any], int]]
+) -> None:
+    """``activate_match`` for several (match id, score, explanation, revision)."""
+    if rows:
+        await conn.executemany(ACTIVATE_MATCH, rows)
+
+
 async def activate_match(
     conn: Connection,
     match_id: str,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from services.notifier import consent, planning, privacy, queries
+from services.notifier.instant import InstantPlanner
 from shared import logs
 from shared.consumer import BatchHandler, Handler
 from shared.db import Connection
@@ -98,11 +99,15 @@ def make_handlers(clock: Clock = _utcnow) -> dict[str, Handler]:
     }
 
 
-def make_batch_handlers(clock: Clock = _utcnow) -> dict[str, BatchHandler]:
+def make_batch_handlers(
+    clock: Clock = _utcnow, planner: InstantPlanner | None = None
+) -> dict[str, BatchHandler]:
     """Member changes many at once (an import sends them by the thousand): the
     effect of ``on_member_changed`` for each member's latest revision. Matches
     found and withdrawn (an opening fits many members): the effect of their
-    one-by-one handlers, with a lookup or a write per batch, not per match."""
+    one-by-one handlers, with a lookup or a write per batch, not per match.
+    With ``planner`` (the service's), matches that may go now are planned
+    into emails in the same transaction (``instant.py``), not by the planner."""
 
     async def on_members_changed(events: list[Envelope], conn: Connection) -> None:
         # An equal revision is applied again one by one (the upsert's >=).
@@ -133,7 +138,10 @@ def make_batch_handlers(clock: Clock = _utcnow) -> dict[str, BatchHandler]:
             for m in matches
         ]
         await queries.add_notifications(conn, rows)
-        log.info("matches scheduled", events=len(events))
+        planned = 0
+        if planner is not None:
+            planned = await planner.plan(conn, prefs, [m.member_id for m in matches], now)
+        log.info("matches scheduled", events=len(events), planned=planned)
 
     async def on_matches_withdrawn(events: list[Envelope], conn: Connection) -> None:
         withdrawn = [event.payload(MatchWithdrawn) for event in events]

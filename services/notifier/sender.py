@@ -336,6 +336,9 @@ class Dispatcher:
 
     def _notified(self, *_: Any) -> None:
         self._due.set()
+        # Matches due now are planned by the consumer in the transaction that
+        # sent this (instant.py): their emails are ready for the sender too.
+        self._planned.set()
 
     async def _close_listener(self) -> None:
         listener, self._listener = self._listener, None

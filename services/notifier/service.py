@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.notifier import confirmations, consent, handlers, links, privacy, sender
+from services.notifier.instant import InstantPlanner
 from shared import member_companies
 from shared.consumer import Handler, dispatch
 from shared.events import MemberExportRequested
@@ -36,7 +37,10 @@ SPEC = ServiceSpec(
     handler=make_handler,
     # The same opening of the member's companies for batches of member changes.
     batch_handlers=lambda runtime: member_companies.opening_batches(
-        handlers.BATCH_HANDLERS, sealer_for(runtime.settings.secret_keys)
+        handlers.make_batch_handlers(
+            planner=InstantPlanner(runtime.settings, sealer_for(runtime.settings.secret_keys))
+        ),
+        sealer_for(runtime.settings.secret_keys),
     ),
     routes=links.routes,
     background=(

@@ -62,6 +62,29 @@ async def test_two_runners_claiming_batches_at_once_never_claim_the_same_row(poo
         assert await delivery.claim_many(conn, table, 60, 100) == []
 
 
+async def test_a_claim_commits_at_once_and_leaves_the_connection_synchronous(pool, settings):
+    # The claim relaxes synchronous_commit for its own transaction only: the
+    # pooled connection's next transactions (the outcomes) still wait for
+    # their flush, and the claim is committed when it returns.
+    box = Mailbox(domain())
+    members = {f"relax-{i:02d}": f"relax-{i:02d}@{box.domain}" for i in range(3)}
+    await _plan(pool, settings, members, "p-relax")
+    table = Dispatcher.table
+    async with pool.acquire() as conn:
+        before = await conn.fetchval("SHOW synchronous_commit")
+        claimed = await delivery.claim_many(conn, table, 60, 2)
+        assert await conn.fetchval("SHOW synchronous_commit") == before == "on"
+        assert not conn.is_in_transaction()
+    async with pool.acquire() as other:
+        leased = await other.fetch(
+            "SELECT id, attempts FROM notifier.emails WHERE leased_until > now()"
+            " AND id = ANY($1::uuid[])",
+            [c.key for c in claimed],
+        )
+    assert len(claimed) == 2
+    assert {(r["id"], r["attempts"]) for r in leased} == {(c.key, 1) for c in claimed}
+
+
 async def test_two_dispatchers_with_wide_windows_send_every_email_once(pool, settings):
     box = Mailbox(domain())
     members = {f"wide-{i:02d}": f"wide-{i:02d}@{box.domain}" for i in range(60)}
