@@ -195,7 +195,15 @@ def lemma(token: str, lang: str) -> str:
     return masculine(found) if lang == "it" else found
 
 
-_ITALIAN_FEMININE = (("trice", "tore"), ("iera", "iere"), ("essa", "e"))
+# "-essa" is feminine of "-e" only after these stems ("professoressa",
+# "studentessa", "campionessa"); elsewhere it is "-esso" ("commessa").
+_ITALIAN_FEMININE = (
+    ("trice", "tore"),
+    ("iera", "iere"),
+    ("oressa", "ore"),
+    ("entessa", "ente"),
+    ("onessa", "one"),
+)
 
 
 def masculine(word: str) -> str:
