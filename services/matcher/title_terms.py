@@ -77,6 +77,16 @@ GENERIC = _wordset(
 )
 
 
+# Heads that name a rank rather than a trade: titles alike but for these are
+# different jobs ("marketing manager", "marketing assistant"), so a title
+# headed by one is never widened to an occupation not headed by it.
+RANKS = _wordset(
+    "manager director head chief lead leader supervisor deputy assistant "
+    "responsabile direttore dirigente capo vice assistente "
+    "chef direktor ledare forestandare assistent"
+)
+
+
 # --- abbreviations and short forms of the profession -------------------------------------
 
 # Token -> the words it stands for. The words are what ESCO and ads write out.

@@ -444,7 +444,12 @@ class TitleMatcher:
         project role. A title already placed (``found``) widens only to
         occupations naming its head noun (or its translation) in some title:
         a "marketing manager" is no kind of marketing assistant, however close
-        the rest; a title placed nowhere is read by its whole profile."""
+        the rest. So does a title headed by a rank (manager, assistant,
+        direttore, chef...); any other title placed nowhere is read by its
+        whole profile: an unseen label's head is often a word its occupation's
+        labels never use ("fönstersättare" for "posatore di finestre")."""
+        from services.matcher.title_terms import RANKS, analyze
+
         if not self._imported:
             return found
         links = self.linker.link(title, top=self.weights.link_profile_top)
@@ -453,13 +458,14 @@ class TitleMatcher:
         if self.taxonomy.roles[links[0].uri].source == "project":
             return found
         floor = links[0].score - self.weights.link_profile_margin
+        needs_head = bool(found) or analyze(title).head in RANKS
         out = dict(found)
         for link in links:
             if link.score < floor or link.uri in out:
                 continue
             if self.taxonomy.roles[link.uri].source == "project":
                 continue
-            if not found or self.linker.names_head(title, link.uri):
+            if not needs_head or self.linker.names_head(title, link.uri):
                 out[link.uri] = ResolvedRole(link.uri, round(link.score * 100, 1), "profile")
         return out
 

@@ -39,7 +39,8 @@ class Weights:
     # (its labels read together as a document, not only those with the
     # title's head) that score within ``link_profile_margin`` of the best,
     # when that best reaches ``link_profile_min`` and is no project role. A
-    # title already placed (resolved or strictly linked) widens only to
+    # title already placed (resolved or strictly linked), or headed by a rank
+    # (``title_terms.RANKS``: manager, assistant...), widens only to
     # occupations with a label headed by its head noun. Two titles then fit
     # when their profiles share an occupation: two unseen labels of one
     # occupation rarely both rank it first, but nearly always both near the
@@ -47,9 +48,10 @@ class Weights:
     # "sales manager" from the shop assistants and a legal secretary from the
     # general one. Chosen on the ESCO tune part (leaveout --part tune,
     # similarity pairs): the best F1 among the settings with precision at
-    # least 0.85 (top 5, margin 0.30: P 0.86 / R 0.63 / F1 0.73; top 8,
-    # margin 0.20 the same; top 10, margin 0.30: F1 0.74 at P 0.81; without
-    # the head check on placed titles F1 0.75 at P 0.86; the old rule 0.46).
+    # least 0.85 (top 5, margin 0.30: P 0.86 / R 0.62 / F1 0.72; top 8,
+    # margin 0.20 the same; top 10, margin 0.30: F1 0.74 at P 0.81; with no
+    # head check at all F1 0.75 at P 0.86, with one on every title 0.62; the
+    # old rule 0.46).
     link_profile_top: int = 5
     link_profile_min: float = 0.2
     link_profile_margin: float = 0.3
