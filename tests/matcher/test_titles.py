@@ -247,6 +247,17 @@ def test_profiles_keep_siblings_and_specialised_roles_apart(a, b):
     assert not matcher.compare(b, a).match
 
 
+def test_a_title_headed_by_a_rank_is_not_widened_to_another_rank():
+    # the only marketing occupation imported is the assistant: a manager,
+    # placed nowhere, must not be read as one, nor the other way round
+    assistant_only = TitleMatcher(default_taxonomy().extended(new_roles=[_IMPORTED[-1]]))
+    for title in ("Marketing Manager", "Marknadschef", "Marketing Director"):
+        assert "esco:3339.1" not in {r.role for r in assistant_only.resolve(title)}, title
+    manager_only = TitleMatcher(default_taxonomy().extended(new_roles=[_IMPORTED[-2]]))
+    for title in ("Marketing Assistant", "Marknadsassistent"):
+        assert "esco:1221.1" not in {r.role for r in manager_only.resolve(title)}, title
+
+
 def test_a_title_of_a_project_role_gets_no_profile():
     matcher = _with_imports()
     for title in ("Legal Secretary", "Segretaria", "Executive Assistant", "Shop assistant"):
