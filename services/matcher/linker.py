@@ -273,16 +273,18 @@ class Linker:
         return str(found[0])
 
     def names_head(self, title: str, uri: str) -> bool:
-        """Whether one of the concept's labels holds the title's head noun (or a
-        translation of it) as any of its words: a "marketing manager" is no
-        kind of marketing assistant, however close the rest."""
+        """Whether one of the concept's labels has the title's head noun (or a
+        translation of it) as its own head: a "marketing manager" is no kind
+        of marketing assistant, however close the rest. As its head, not as
+        any word: a translation learned from few concepts can be a modifier
+        ("responsabile" beside "marketing" on the same labels)."""
         head = analyze(title).head
         known = head if head in self._idf else self._typo(head or "")
         at = self._index_of.get(uri)
         if known is None or at is None:
             return False
         heads = {known, *self._lexicon.get(known, {})}
-        return any(heads & self._labels[slot].terms.keys() for slot in self._slots_of[at])
+        return any(self._labels[slot].head in heads for slot in self._slots_of[at])
 
     def link(
         self,

@@ -77,6 +77,16 @@ GENERIC = _wordset(
 )
 
 
+# Heads that name a rank rather than a trade: titles alike but for these are
+# different jobs ("marketing manager", "marketing assistant"), so a title
+# headed by one is never widened to an occupation not headed by it.
+RANKS = _wordset(
+    "manager director head chief lead leader supervisor deputy assistant "
+    "responsabile direttore dirigente capo vice assistente "
+    "chef direktor ledare forestandare assistent"
+)
+
+
 # --- abbreviations and short forms of the profession -------------------------------------
 
 # Token -> the words it stands for. The words are what ESCO and ads write out.
@@ -195,7 +205,15 @@ def lemma(token: str, lang: str) -> str:
     return masculine(found) if lang == "it" else found
 
 
-_ITALIAN_FEMININE = (("trice", "tore"), ("iera", "iere"), ("essa", "e"))
+# "-essa" is feminine of "-e" only after these stems ("professoressa",
+# "studentessa", "campionessa"); elsewhere it is "-esso" ("commessa").
+_ITALIAN_FEMININE = (
+    ("trice", "tore"),
+    ("iera", "iere"),
+    ("oressa", "ore"),
+    ("entessa", "ente"),
+    ("onessa", "one"),
+)
 
 
 def masculine(word: str) -> str:

@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from rapidfuzz import fuzz, process
@@ -399,6 +399,8 @@ class TitleMatcher:
             found = self._margin(self._qualified(whole))
         if not found:
             found = self._linked(title)
+        elif self._imported_only(found):
+            found = self._with_profile(title, found)
         ordered = sorted(found.values(), key=lambda r: (-r.score, r.role))
         return Resolution(whole, tuple(ordered))
 
@@ -415,35 +417,57 @@ class TitleMatcher:
         # however much else they share.
         links = self.linker.link(title, top=5, require_head=True)
         if not links or links[0].score < self.weights.link_min:
-            return self._loosely_linked(title)
+            return self._with_profile(title, {})
         floor = links[0].score - self.weights.link_margin
-        return {
+        found = {
             link.uri: ResolvedRole(link.uri, round(link.score * 100, 1), "link")
             for link in links
             if link.score >= floor
         }
+        return self._with_profile(title, found) if self._imported_only(found) else found
 
-    def _loosely_linked(self, title: str) -> dict[str, ResolvedRole]:
-        # Two unseen labels of one imported occupation ("sottufficiale",
-        # "sergente maggiore") seldom share a head with its titles; read
-        # against all of its titles together they land on it. Only imported
-        # concepts near the best, and only those naming the title's head noun
-        # somewhere in their titles.
+    def _imported_only(self, found: Mapping[str, ResolvedRole]) -> bool:
+        return self._imported and all(
+            self.taxonomy.roles[role].source != "project" for role in found
+        )
+
+    def _with_profile(self, title: str, found: dict[str, ResolvedRole]) -> dict[str, ResolvedRole]:
+        """``found`` and the title's link profile: the imported occupations
+        near the top of the full ranking (``Weights.link_profile_*``).
+
+        Two unseen labels of one imported occupation ("sottufficiale",
+        "sergente maggiore") seldom both rank it first, but nearly always both
+        rank it near the top: the rule (``decide``) matches two titles whose
+        roles share one, so profiles that share an occupation fit. A title
+        resolved to a project role gets no profile (the project's rules keep
+        specialised roles apart from the general one), nor one whose best is a
+        project role. A title already placed (``found``) widens only to
+        occupations naming its head noun (or its translation) in some title:
+        a "marketing manager" is no kind of marketing assistant, however close
+        the rest. So does a title headed by a rank (manager, assistant,
+        direttore, chef...); any other title placed nowhere is read by its
+        whole profile: an unseen label's head is often a word its occupation's
+        labels never use ("fönstersättare" for "posatore di finestre")."""
+        from services.matcher.title_terms import RANKS, analyze
+
         if not self._imported:
-            return {}
-        links = self.linker.link(title, top=5)
-        if not links or links[0].score < self.weights.link_loose_min:
-            return {}
+            return found
+        links = self.linker.link(title, top=self.weights.link_profile_top)
+        if not links or links[0].score < self.weights.link_profile_min:
+            return found
         if self.taxonomy.roles[links[0].uri].source == "project":
-            return {}
-        floor = links[0].score - self.weights.link_loose_margin
-        return {
-            link.uri: ResolvedRole(link.uri, round(link.score * 100, 1), "link")
-            for link in links
-            if link.score >= floor
-            and self.taxonomy.roles[link.uri].source != "project"
-            and self.linker.names_head(title, link.uri)
-        }
+            return found
+        floor = links[0].score - self.weights.link_profile_margin
+        needs_head = bool(found) or analyze(title).head in RANKS
+        out = dict(found)
+        for link in links:
+            if link.score < floor or link.uri in out:
+                continue
+            if self.taxonomy.roles[link.uri].source == "project":
+                continue
+            if not needs_head or self.linker.names_head(title, link.uri):
+                out[link.uri] = ResolvedRole(link.uri, round(link.score * 100, 1), "profile")
+        return out
 
     def _resolve_key(self, key: str) -> dict[str, ResolvedRole]:
         return self._margin(self._full(key) or self._qualified(key))

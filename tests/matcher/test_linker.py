@@ -227,6 +227,10 @@ def test_italian_lemmas_fold_feminine_forms_to_the_masculine():
     assert masculine("infermiera") == "infermiere"
     assert masculine("professoressa") == "professore"
     assert masculine("addetta") == "addetto"
+    assert masculine("studentessa") == "studente"
+    # "-essa" of "-esso": a "commessa" is a "commesso", not a "comme"
+    assert masculine("commessa") == "commesso"
+    assert analyze("Commessa", "it").terms == analyze("Commesso", "it").terms
     # endings shared by both genders stay
     assert masculine("analista") == "analista"
     assert masculine("fonica") == "fonica"

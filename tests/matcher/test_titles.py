@@ -1,7 +1,11 @@
+import functools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.matcher.roles import AFFINITY, ASSISTANT, ROLES
-from services.matcher.taxonomy import LANGUAGES, default_taxonomy
+from services.matcher.taxonomy import LANGUAGES, Role, default_taxonomy
 from services.matcher.titles import (
     TitleMatcher,
     default_matcher,
@@ -145,48 +149,181 @@ def test_decision_is_symmetric_on_the_labelled_pairs(labelled_pairs):
         assert matcher.compare(pair.a, pair.b).match == matcher.compare(pair.b, pair.a).match
 
 
-# --- the loose link to imported occupations (issue 13, second round) ---------------------------
+# --- link profiles of imported occupations (issue 13, session 5) ------------------------------
 
 
-def _with_imported_sergeant() -> TitleMatcher:
-    from services.matcher.taxonomy import Role
-
-    sergeant = Role(
-        id="esco:0310.1",
-        family="esco:0310.1",
-        titles={
-            "it": ("sergente", "sergente dell'esercito", "sergente maggiore", "sottufficiale"),
-            "en": ("sergeant", "army sergeant", "non-commissioned officer"),
-        },
-        source="esco:0310.1",
-    )
-    return TitleMatcher(default_taxonomy().extended(new_roles=[sergeant]))
+def _imported(role_id: str, it: tuple[str, ...], en: tuple[str, ...], sv: tuple[str, ...]) -> Role:
+    return Role(id=role_id, family=role_id, titles={"it": it, "en": en, "sv": sv}, source=role_id)
 
 
-def test_an_unseen_title_of_an_imported_occupation_links_to_it_loosely():
-    matcher = _with_imported_sergeant()
-    # the strict link scores it below link_min (no title of the role says
-    # "fanteria" or "istruttore"); read against all its titles together, the
-    # occupation, which names the head ("sergente"), is the best by far
-    title = "sergente istruttore di fanteria"
-    strict = matcher.linker.link(title, require_head=True)
-    assert strict[0].score < matcher.weights.link_min
-    roles = matcher.resolve(title)
-    assert [r.role for r in roles] == ["esco:0310.1"]
-    assert roles[0].via == "link"
-    assert matcher.compare(title, "Army Sergeant").match
+# Two pairs of siblings (one ISCO group each) and a manager beside an assistant.
+_IMPORTED = (
+    _imported(
+        "esco:0310.1",
+        ("sergente", "sergente dell'esercito", "sergente maggiore", "sottufficiale"),
+        ("sergeant", "army sergeant", "non-commissioned officer"),
+        ("sergeant", "underofficer"),
+    ),
+    _imported(
+        "esco:0310.2",
+        ("caporale", "caporale dell'esercito", "caporal maggiore"),
+        ("corporal", "army corporal", "lance corporal"),
+        ("korpral",),
+    ),
+    _imported(
+        "esco:7126.1",
+        ("idraulico", "installatore di impianti idraulici"),
+        ("plumber", "plumbing installer"),
+        ("rörmokare", "VVS-montör"),
+    ),
+    _imported(
+        "esco:7126.2",
+        ("installatore di impianti di riscaldamento",),
+        ("heating installer", "heating engineer"),
+        ("värmemontör",),
+    ),
+    _imported(
+        "esco:1221.1",
+        ("responsabile marketing", "direttore marketing"),
+        ("marketing manager",),
+        ("marknadschef",),
+    ),
+    _imported(
+        "esco:3339.1", ("assistente marketing",), ("marketing assistant",), ("marknadsassistent",)
+    ),
+)
 
 
-def test_the_loose_link_never_lands_on_a_project_role():
-    matcher = _with_imported_sergeant()
-    # "capo sergente": the strict link's best is the chef ("capo"), below
-    # link_min; the loose one would be the sergeant, whose titles never say
-    # "capo": the head rules, the title stays unknown
-    assert matcher.linker.link("capo sergente", top=1)[0].uri == "esco:0310.1"
-    assert not matcher.resolve("capo sergente")
-    # without an import there is no loose link at all
+@functools.cache
+def _with_imports() -> TitleMatcher:
+    return TitleMatcher(default_taxonomy().extended(new_roles=_IMPORTED))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        # neither title is any occupation's title; both rank the sergeant
+        # near the top of their profiles
+        ("sergente istruttore di fanteria", "Army Sergeant"),
+        ("idraulico manutentore", "VVS-montör"),
+        ("Sergeant instructor", "sergente istruttore di fanteria"),
+    ],
+)
+def test_two_unseen_titles_of_one_imported_occupation_fit_through_their_profiles(a, b):
+    matcher = _with_imports()
+    assert matcher.compare(a, b).match
+    assert matcher.compare(b, a).match
+    assert any(r.via == "profile" for r in (*matcher.resolve(a), *matcher.resolve(b)))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        # siblings of one ISCO group stay apart
+        ("sergente istruttore di fanteria", "caporale istruttore"),
+        ("Sergeant instructor", "Corporal instructor"),
+        ("Army Sergeant", "Lance Corporal"),
+        ("plumber", "heating installer"),
+        # a placed title widens only to occupations naming its head noun
+        ("Marketing manager", "Marketing assistant"),
+        ("Marknadschef", "Marknadsassistent"),
+        ("responsabile marketing", "assistente marketing"),
+        # the project's own rules stand with an import: specialised roles are
+        # not the general one, a sales manager is no shop assistant, a chef is
+        # no assistant
+        ("Legal Secretary", "Secretary"),
+        ("segretaria di studio legale", "segretaria"),
+        ("Medical Secretary", "Secretary"),
+        ("Läkarsekreterare", "Sekreterare"),
+        ("Legal Secretary", "Medical Secretary"),
+        ("Executive chef", "Executive assistant"),
+        ("responsabile vendite", "commessa"),
+        ("Personlig assistent", "Personal Assistant"),
+    ],
+)
+def test_profiles_keep_siblings_and_specialised_roles_apart(a, b):
+    matcher = _with_imports()
+    assert not matcher.compare(a, b).match
+    assert not matcher.compare(b, a).match
+
+
+def test_a_title_headed_by_a_rank_is_not_widened_to_another_rank():
+    # the only marketing occupation imported is the assistant: a manager,
+    # placed nowhere, must not be read as one, nor the other way round
+    assistant_only = TitleMatcher(default_taxonomy().extended(new_roles=[_IMPORTED[-1]]))
+    for title in ("Marketing Manager", "Marknadschef", "Marketing Director"):
+        assert "esco:3339.1" not in {r.role for r in assistant_only.resolve(title)}, title
+    manager_only = TitleMatcher(default_taxonomy().extended(new_roles=[_IMPORTED[-2]]))
+    for title in ("Marketing Assistant", "Marknadsassistent"):
+        assert "esco:1221.1" not in {r.role for r in manager_only.resolve(title)}, title
+
+
+def test_a_title_of_a_project_role_gets_no_profile():
+    matcher = _with_imports()
+    for title in ("Legal Secretary", "Segretaria", "Executive Assistant", "Shop assistant"):
+        roles = matcher.resolve(title)
+        assert roles
+        assert all(r.via != "profile" for r in roles)
+    # without an import there are no profiles at all
     assert not default_matcher().resolve("sergente istruttore di fanteria")
-    for title in ("Staff Sergeant Instructor", "capo reparto vendite", "Marknadskoordinator"):
-        for role in matcher.resolve(title):
-            if role.via == "link" and role.score < 100 * matcher.weights.link_min:
-                assert matcher.taxonomy.roles[role.role].source != "project"
+
+
+_WORDS = [
+    "sergente",
+    "caporale",
+    "istruttore",
+    "fanteria",
+    "army",
+    "sergeant",
+    "corporal",
+    "instructor",
+    "idraulico",
+    "plumber",
+    "heating",
+    "installer",
+    "manutentore",
+    "marketing",
+    "manager",
+    "assistant",
+    "assistente",
+    "responsabile",
+    "secretary",
+    "segretaria",
+    "legale",
+    "medical",
+    "chef",
+    "executive",
+    "vendite",
+    "commessa",
+    "marknadschef",
+    "rörmokare",
+    "korpral",
+    "di",
+    "the",
+    "senior",
+    "cercasi",
+    "sökes",
+]
+_TITLES = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=4).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(a=_TITLES, b=_TITLES)
+def test_the_profile_rule_is_symmetric_and_never_reaches_a_project_role(a, b):
+    matcher = _with_imports()
+    assert matcher.compare(a, b).match == matcher.compare(b, a).match
+    for title in (a, b):
+        roles = matcher.resolve(title)
+        profile = [r for r in roles if r.via == "profile"]
+        # a profile holds imported occupations only, and only beside them
+        assert all(matcher.taxonomy.roles[r.role].source != "project" for r in roles) or (
+            not profile
+        )
+        assert all(matcher.taxonomy.roles[r.role].source != "project" for r in profile)
+        # a title a profile placed fits itself, and what resolves to one of
+        # its roles exactly (that role's own title) fits it
+        if roles:
+            assert matcher.compare(title, title).match
+        for role in profile:
+            own = matcher.taxonomy.roles[role.role].titles["en"][0]
+            assert matcher.compare(title, own).match
