@@ -43,6 +43,10 @@ SPEC = ServiceSpec(
         sealer_for(runtime.settings.secret_keys),
     ),
     routes=links.routes,
+    # No session advisory lock, SET or cursor outside a transaction, and the
+    # listeners remove themselves: connections go back without the reset query
+    # (a round trip on every release, ~6 % of the notifier's CPU under load).
+    reset_sessions=False,
     background=(
         sender.run,
         consent.run_forwards,
