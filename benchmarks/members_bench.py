@@ -288,4 +288,6 @@ if __name__ == "__main__":
         default=os.environ.get("PASSAPAROLA_BENCH_MAILDIR", str(ROOT / "var" / "dev4" / "mail")),
         help="unused here; e2e_bench's setting",
     )
+    # e2e_bench's Bench also reads these: a fresh database, this checkout's services.
+    parser.set_defaults(keep=False, reuse=None, code=str(ROOT))
     asyncio.run(main(parser.parse_args()))
