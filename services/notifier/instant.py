@@ -54,18 +54,18 @@ class InstantPlanner:
         pairs = sorted({(m, p.posting_id) for m, items in due.items() for p in items})
         postings = sorted({p for _, p in pairs})
         closed = await queries.closed_postings(conn, postings)
-        sent = await instant_queries.sent_postings(conn, pairs)
-        declined = await instant_queries.not_for_me(conn, pairs)
+        sent = await queries.sent_pairs(conn, pairs)
+        declined = await queries.not_for_me_pairs(conn, pairs)
         hashes = {m: self._address_hashes(prefs[m]) for m in due}
-        suppressed = await instant_queries.suppressed(
-            conn, [h for found in hashes.values() for h in found]
+        suppressed = frozenset(
+            await queries.suppressed_of(conn, [h for found in hashes.values() for h in found])
         )
         weeks = {m: week_bounds(now, member_zone(prefs[m].timezone))[0] for m in due}
-        counted = await instant_queries.jobs_this_week(conn, sorted(weeks.items()))
+        counted = await queries.jobs_this_week_many(conn, weeks)
         cancel: dict[Any, str] = {}
         defer: dict[Any, datetime] = {}
         emails: list[tuple[str, Email]] = []
-        counts: list[tuple[str, datetime, int]] = []
+        counts: dict[str, tuple[datetime, int]] = {}
         for member_id, pending in sorted(due.items()):
             mine = {p.posting_id for p in pending}
             facts = planning.Facts(
@@ -82,11 +82,12 @@ class InstantPlanner:
             defer.update(decided.defer)
             emails.extend((member_id, email) for email in decided.emails)
             if decided.jobs:
-                counts.append((member_id, weeks[member_id], decided.jobs))
-        await instant_queries.cancel(conn, cancel)
-        await instant_queries.defer(conn, defer)
-        await instant_queries.create_emails(conn, emails)
-        await instant_queries.count_jobs(conn, counts)
+                counts[member_id] = (weeks[member_id], decided.jobs)
+        # The digest planner's batch writes (plan_batches.py): one statement each.
+        await queries.cancel_many(conn, cancel)
+        await queries.defer_many(conn, defer)
+        await queries.create_emails(conn, emails)
+        await queries.count_jobs_many(conn, counts)
         if cancel:
             log.info("notifications cancelled", reasons=sorted(set(cancel.values())))
         return len(emails)
