@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -23,13 +22,12 @@ from services.notifier import tokens
 from services.notifier.catalogs import translations
 from services.notifier.compose import (
     WIRE_POLICY,
-    InvalidAddress,
-    UnsafeMessage,
     serialise,
     validate_address,
 )
 from services.notifier.sanitise import clean_inline
-from services.notifier.sender import Mailer, link_key
+from services.notifier.sender import link_key
+from services.notifier.single_mails import Prepared, SingleMailSender
 from services.notifier.wording import language_of
 from shared import delivery, logs
 from shared.db import Connection, Pool
@@ -39,7 +37,6 @@ from shared.settings import Settings
 
 log = logs.get_logger(__name__)
 
-POLL_S = 1.0
 HEADERS: tuple[str, ...] = (
     "From",
     "To",
@@ -118,14 +115,7 @@ def message(
     return msg
 
 
-@dataclass(frozen=True)
-class _Confirmation:
-    data: bytes
-    address: str
-    sensitive: tuple[str | None, ...]
-
-
-class ConfirmationSender:
+class ConfirmationSender(SingleMailSender):
     """The delivery runner's adapter for referral confirmations."""
 
     table = delivery.Table(
@@ -137,21 +127,8 @@ class ConfirmationSender:
     )
 
     def __init__(self, pool: Pool, settings: Settings) -> None:
-        self.pool = pool
-        self.settings = settings
+        super().__init__(pool, settings)
         self.sealer = sealer_for(settings.secret_keys)
-        self.mailer = Mailer(settings)
-        self.runner = delivery.Runner(pool, settings, self, poll_s=POLL_S)
-
-    @property
-    def sent(self) -> int:
-        return self.runner.done
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.runner.run(stop)
-
-    async def send_due(self) -> int:
-        return await self.runner.run_once()
 
     async def load(self, conn: Connection, claim: delivery.Claim) -> Any:
         row = await conn.fetchrow(
@@ -169,43 +146,28 @@ class ConfirmationSender:
             contact = self.sealer.open(row["sealed_contact"])
         except SealError:
             return delivery.Outcome("cancelled", "contact unreadable")
-        sensitive = (contact.get("email"), contact.get("name"))
-        with logs.sensitive(*(v if isinstance(v, str) else None for v in sensitive)):
-            try:
-                msg = message(
-                    self.settings,
-                    claim.key,
-                    row["notification_id"],
-                    row["local_language"] or row["language"],
-                    contact,
-                    dict(row),
-                    datetime.now(UTC),
-                )
-                data = serialise(msg, HEADERS)
-            except InvalidAddress:
-                return delivery.Outcome("permanent", "invalid address")
-            except UnsafeMessage:
-                return delivery.Outcome("permanent", "unsafe message")
-        return _Confirmation(
-            data,
-            str(contact["email"]),
-            tuple(v if isinstance(v, str) else None for v in sensitive),
-        )
 
-    async def deliver(self, confirmation: _Confirmation) -> delivery.Outcome:
-        sender = parseaddr(self.settings.mail_from)[1]
-        try:
-            with logs.sensitive(*confirmation.sensitive):
-                reply = await self.mailer.send(sender, confirmation.address, confirmation.data)
-        except Exception as exc:
-            return delivery.classify_smtp(exc)
-        return delivery.Outcome("done", None, 250, delivery.short(reply))
+        def build() -> bytes:
+            msg = message(
+                self.settings,
+                claim.key,
+                row["notification_id"],
+                row["local_language"] or row["language"],
+                contact,
+                dict(row),
+                datetime.now(UTC),
+            )
+            return serialise(msg, HEADERS)
+
+        return self.prepare(
+            contact.get("email"), (contact.get("email"), contact.get("name")), build
+        )
 
     async def recorded(
         self,
         conn: Connection,
         claim: delivery.Claim,
-        confirmation: _Confirmation | None,
+        confirmation: Prepared | None,
         outcome: delivery.Outcome,
         state: str,
     ) -> None:
@@ -214,9 +176,6 @@ class ConfirmationSender:
                 "UPDATE notifier.referral_confirmations SET sent_at = now() WHERE referral_id = $1",
                 claim.key,
             )
-
-    async def close(self) -> None:
-        await self.mailer.close()
 
 
 async def run_confirmations(runtime: Runtime, stop: asyncio.Event) -> None:

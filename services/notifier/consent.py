@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -30,14 +29,13 @@ from asyncpg import Record
 from services.notifier import confirmations, tokens
 from services.notifier.compose import (
     WIRE_POLICY,
-    InvalidAddress,
-    UnsafeMessage,
     serialise,
     validate_address,
 )
 from services.notifier.consent_wording import CONSENT
 from services.notifier.sanitise import clean_inline, strip_controls
-from services.notifier.sender import Mailer, link_key
+from services.notifier.sender import link_key
+from services.notifier.single_mails import Prepared, SingleMailSender
 from services.notifier.wording import language_of
 from shared import delivery, logs, sealing
 from shared.db import Connection, Pool
@@ -54,7 +52,6 @@ SOURCE = "/notifier/referrals"
 NOTE_MAX = 600
 PROFILE_MAX = 300
 FORM_MAX_AGE_S = 2 * 3600
-POLL_S = 1.0
 
 
 # --- form tokens (CSRF) ------------------------------------------------------------------
@@ -327,14 +324,7 @@ FORWARD_HEADERS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class _Forward:
-    data: bytes
-    address: str
-    sensitive: tuple[str | None, ...]
-
-
-class ForwardSender:
+class ForwardSender(SingleMailSender):
     """The delivery runner's adapter for forwards: the sealed copy (the
     colleague's address) is dropped once the forward is sent or cancelled; a
     failed one keeps it, so that an operator can send it again."""
@@ -349,21 +339,8 @@ class ForwardSender:
     )
 
     def __init__(self, pool: Pool, settings: Settings) -> None:
-        self.pool = pool
-        self.settings = settings
+        super().__init__(pool, settings)
         self.sealer = sealer_for(settings.secret_keys)
-        self.mailer = Mailer(settings)
-        self.runner = delivery.Runner(pool, settings, self, poll_s=POLL_S)
-
-    @property
-    def sent(self) -> int:
-        return self.runner.done
-
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.runner.run(stop)
-
-    async def send_due(self) -> int:
-        return await self.runner.run_once()
 
     async def load(self, conn: Connection, claim: delivery.Claim) -> Any:
         sealed = await conn.fetchval(
@@ -375,33 +352,20 @@ class ForwardSender:
             send = None
         if not isinstance(send, dict):
             return delivery.Outcome("cancelled", "nothing to send")
-        sensitive = (send.get("address"), send.get("from_name"), send.get("note"))
-        with logs.sensitive(*(v if isinstance(v, str) else None for v in sensitive)):
-            try:
-                msg = forward_message(self.settings, claim.key, send, datetime.now(UTC))
-                data = serialise(msg, FORWARD_HEADERS)
-            except InvalidAddress:
-                return delivery.Outcome("permanent", "invalid address")
-            except UnsafeMessage:
-                return delivery.Outcome("permanent", "unsafe message")
-        return _Forward(
-            data, str(send["address"]), tuple(v if isinstance(v, str) else None for v in sensitive)
+        return self.prepare(
+            send.get("address"),
+            (send.get("address"), send.get("from_name"), send.get("note")),
+            lambda: serialise(
+                forward_message(self.settings, claim.key, send, datetime.now(UTC)),
+                FORWARD_HEADERS,
+            ),
         )
-
-    async def deliver(self, forward: _Forward) -> delivery.Outcome:
-        sender = parseaddr(self.settings.mail_from)[1]
-        try:
-            with logs.sensitive(*forward.sensitive):
-                reply = await self.mailer.send(sender, forward.address, forward.data)
-        except Exception as exc:
-            return delivery.classify_smtp(exc)
-        return delivery.Outcome("done", None, 250, delivery.short(reply))
 
     async def recorded(
         self,
         conn: Connection,
         claim: delivery.Claim,
-        forward: _Forward | None,
+        forward: Prepared | None,
         outcome: delivery.Outcome,
         state: str,
     ) -> None:
@@ -412,9 +376,6 @@ class ForwardSender:
                 claim.key,
                 state,
             )
-
-    async def close(self) -> None:
-        await self.mailer.close()
 
 
 async def run_forwards(runtime: Runtime, stop: asyncio.Event) -> None:
