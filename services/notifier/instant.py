@@ -11,20 +11,20 @@ they come from; the commit's ``notifier_due`` notification wakes the sender.
 
 What is not due now (digests, quiet hours, pauses, an unknown member) stays
 ``pending`` for the planner, as before. Notifications another transaction
-holds (a planner at work on that member) are left to it. If anything here
-fails, the consumer rolls the batch back and handles its messages one by one,
-which records the matches and leaves the planning to the planner.
+holds (a planner at work on that member) are left to it. A member whose
+plan cannot be made stays ``pending`` for the planner, which plans it alone
+(and quarantines it if it fails again); if a statement fails, the consumer
+rolls the batch back and handles its messages one by one, which records the
+matches and leaves the planning to the planner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from services.notifier import instant_queries, planning, queries
-from services.notifier.planning import Email, Prefs
-from services.notifier.schedule import member_zone, week_bounds
+from services.notifier import instant_queries, plan_batches
+from services.notifier.planning import Prefs
 from shared import logs, sealing
 from shared.db import Connection
 from shared.sealing import Sealer, SealError
@@ -46,51 +46,29 @@ class InstantPlanner:
     async def plan(
         self, conn: Connection, prefs: dict[str, Prefs], member_ids: Sequence[str], now: datetime
     ) -> int:
-        """The emails planned for these members' notifications due at ``now``."""
+        """The emails planned for these members' notifications due at ``now``:
+        the digest planner's facts, decisions and writes (``plan_batches``),
+        over the rows locked here. A member whose plan cannot be made is left
+        ``pending`` for the planner, which plans it alone."""
         known = sorted({m for m in member_ids if m in prefs})
         due = await instant_queries.lock_due(conn, known, now)
         if not due:
             return 0
-        pairs = sorted({(m, p.posting_id) for m, items in due.items() for p in items})
-        postings = sorted({p for _, p in pairs})
-        closed = await queries.closed_postings(conn, postings)
-        sent = await queries.sent_pairs(conn, pairs)
-        declined = await queries.not_for_me_pairs(conn, pairs)
-        hashes = {m: self._address_hashes(prefs[m]) for m in due}
-        suppressed = frozenset(
-            await queries.suppressed_of(conn, [h for found in hashes.values() for h in found])
+        loaded, failed = await plan_batches.load_facts(
+            conn,
+            due,
+            {m: prefs[m] for m in due},
+            now=now,
+            address_hashes=self._address_hashes,
         )
-        weeks = {m: week_bounds(now, member_zone(prefs[m].timezone))[0] for m in due}
-        counted = await queries.jobs_this_week_many(conn, weeks)
-        cancel: dict[Any, str] = {}
-        defer: dict[Any, datetime] = {}
-        emails: list[tuple[str, Email]] = []
-        counts: dict[str, tuple[datetime, int]] = {}
-        for member_id, pending in sorted(due.items()):
-            mine = {p.posting_id for p in pending}
-            facts = planning.Facts(
-                closed_postings=closed & mine,
-                sent_postings=frozenset(p for m, p in sent if m == member_id),
-                not_for_me=frozenset(p for m, p in declined if m == member_id),
-                address_suppressed=any(h in suppressed for h in hashes[member_id]),
-                jobs_this_week=counted.get(member_id, 0),
-            )
-            decided = planning.plan(
-                prefs[member_id], pending, facts, now=now, weekly_cap=self.weekly_cap
-            )
-            cancel.update(decided.cancel)
-            defer.update(decided.defer)
-            emails.extend((member_id, email) for email in decided.emails)
-            if decided.jobs:
-                counts[member_id] = (weeks[member_id], decided.jobs)
-        # The digest planner's batch writes (plan_batches.py): one statement each.
-        await queries.cancel_many(conn, cancel)
-        await queries.defer_many(conn, defer)
-        await queries.create_emails(conn, emails)
-        await queries.count_jobs_many(conn, counts)
-        if cancel:
-            log.info("notifications cancelled", reasons=sorted(set(cancel.values())))
-        return len(emails)
+        for member_id in failed:
+            loaded.pending.pop(member_id, None)
+        plans, _ = plan_batches.decide(loaded, now=now, weekly_cap=self.weekly_cap)
+        emails = await plan_batches.apply(conn, plans, loaded.week_start, now)
+        reasons = {r for p in plans.values() for r in p.cancel.values()}
+        if reasons:
+            log.info("notifications cancelled", reasons=sorted(reasons))
+        return emails
 
     def _address_hashes(self, prefs: Prefs) -> list[bytes]:
         """As the planner's suppression check: the address's keyed hashes

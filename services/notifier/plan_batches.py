@@ -124,6 +124,20 @@ async def load(
     address could not be checked come back apart, to be planned alone."""
     pending = await queries.lock_due_many(conn, member_ids)
     prefs = {m: p for m, p in (await queries.members(conn, list(pending))).items() if m in pending}
+    return await load_facts(conn, pending, prefs, now=now, address_hashes=address_hashes)
+
+
+async def load_facts(
+    conn: Connection,
+    pending: dict[str, list[Pending]],
+    prefs: dict[str, Prefs],
+    *,
+    now: datetime,
+    address_hashes: Callable[[Prefs], list[bytes]],
+) -> tuple[Loaded, list[str]]:
+    """The facts of these members' locked notifications (also the consumer's,
+    ``instant.py``); the members whose address could not be checked come back
+    apart."""
     pairs = sorted({(m, p.posting_id) for m in prefs for p in pending[m]})
     hashes: dict[bytes, str] = {}
     failed: list[str] = []
