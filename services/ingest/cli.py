@@ -141,6 +141,27 @@ def _token(args: argparse.Namespace) -> int:
     return asyncio.run(with_pool(settings, work))
 
 
+def _members(args: argparse.Namespace) -> int:
+    if args.action == "republish":
+        if args.file is not None:
+            raise CliError("UnexpectedFile", "members republish takes no file", EXIT_USAGE)
+        return _members_republish(args)
+    if args.file is None:
+        raise CliError("MissingFile", "members import needs the CSV file", EXIT_USAGE)
+    return _members_import(args)
+
+
+def _members_republish(args: argparse.Namespace) -> int:
+    settings = load_settings()
+
+    async def work(pool: Pool) -> int:
+        told = await operators.republish_members(pool, settings)
+        print(f"told every service again about {told} member(s)")
+        return 0
+
+    return asyncio.run(with_pool(settings, work))
+
+
 def _members_import(args: argparse.Namespace) -> int:
     settings = load_settings()
     path = Path(args.file)
@@ -259,6 +280,11 @@ def register(sub: Any) -> None:
     referral.set_defaults(func=_referral)
 
     members = sub.add_parser("members", help="bulk operations on members")
-    members.add_argument("action", choices=("import",))
-    members.add_argument("file", help="a CSV file (columns in the README)")
-    members.set_defaults(func=_members_import)
+    members.add_argument(
+        "action",
+        choices=("import", "republish"),
+        help="import: a CSV file; republish: tell the matcher and the notifier every"
+        " member's current profile again (after a deploy that keeps more of it)",
+    )
+    members.add_argument("file", nargs="?", help="import: a CSV file (columns in the README)")
+    members.set_defaults(func=_members)

@@ -209,6 +209,29 @@ async def upsert_members(
     return [result for result in results if result is not None]
 
 
+async def republish(
+    conn: Connection, sealer: Sealer, after: uuid.UUID | None, limit: int
+) -> tuple[int, uuid.UUID | None]:
+    """Tell every service again what it was last told: the ``member.changed``
+    of each member's stored revision, for the next ``limit`` members after
+    ``after``. Returns how many, and the last id (None at the end).
+
+    The revision is not raised, so nothing changes for a service that has it:
+    the matcher ignores an equal revision, the notifier stores the same
+    profile again. A service that kept less than the event carries (the
+    notifier before it kept the profile for the preference page) gets it."""
+    members = await queries.members_after(conn, after, limit)
+    await enqueue_many(
+        conn,
+        SCHEMA,
+        [
+            changed_event(sealer, m.id, m.revision, m.opted_in, m.profile, m.sealed_contact)
+            for m in members
+        ],
+    )
+    return len(members), (members[-1].id if len(members) == limit else None)
+
+
 def event_fields(profile: dict[str, Any]) -> dict[str, Any]:
     return {
         key: tuple(value) if isinstance(value, list) else value for key, value in profile.items()

@@ -12,10 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from services.ingest import member_csv, queries
-from services.ingest.member_changes import upsert_members
+from services.ingest.member_changes import republish, upsert_members
 from services.ingest.member_csv import Rejected
 from services.ingest.signing import new_secret
 from services.ingest.views import token_hash
+from shared import audit
 from shared.db import Pool, transaction
 from shared.sealing import derive_key, sealer_for
 from shared.settings import Settings
@@ -205,3 +206,22 @@ async def import_parsed(
         async with transaction(pool) as conn:
             await upsert_members(conn, sealer, key, parsed.members[start : start + IMPORT_BATCH])
     return len(parsed.members), parsed.rejected
+
+
+async def republish_members(pool: Pool, settings: Settings, batch: int = IMPORT_BATCH) -> int:
+    """``member.changed`` again for every member at its stored revision, a
+    batch a transaction (an interrupted run is simply run again: an event
+    told twice changes nothing). Returns how many members were told."""
+    sealer = sealer_for(settings.secret_keys)
+    told, after = 0, None
+    while True:
+        async with transaction(pool) as conn:
+            count, after = await republish(conn, sealer, after, batch)
+            if count:
+                await audit.record(
+                    conn, "ingest", actor=audit.operator(), action="members.republish",
+                    details={"members": count},
+                )  # fmt: skip
+        told += count
+        if after is None:
+            return told
