@@ -474,6 +474,20 @@ class ReferralSettled(Payload):
     channel: Literal["callback", "email", "none"] = "none"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReferralDelayed(Payload):
+    """The first attempt to deliver a referral failed and ingest keeps trying
+    (published by ingest, once a referral): the member's page says so, rather
+    than "on its way" for as long as the company's system is down. Nothing
+    about why: the reason is the company's, read by operators."""
+
+    TYPE: ClassVar[str] = "referral.delayed"
+    VERSION: ClassVar[int] = 1
+
+    referral_id: str
+    member_id: str
+
+
 # --- privacy requests ------------------------------------------------------------------
 
 
@@ -530,6 +544,7 @@ PAYLOADS: dict[tuple[str, int], type[Payload]] = {
         ReferralRequested,
         ReferralWithdrawn,
         ReferralSettled,
+        ReferralDelayed,
         MemberExportRequested,
         ExportPart,
         Ping,

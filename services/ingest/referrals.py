@@ -46,7 +46,13 @@ from services.ingest import operators, referral_card
 from services.ingest.signing import sign
 from shared import delivery, logs, metrics
 from shared.db import Connection, Pool
-from shared.events import Envelope, ReferralRequested, ReferralSettled, ReferralWithdrawn
+from shared.events import (
+    Envelope,
+    ReferralDelayed,
+    ReferralRequested,
+    ReferralSettled,
+    ReferralWithdrawn,
+)
 from shared.mail_wire import UnsafeMessage
 from shared.outbox import enqueue
 from shared.sealing import Sealer, SealError, sealer_for
@@ -309,11 +315,18 @@ class Deliverer:
             company,
             state,
         )
-        if state == "pending":
+        if state == "pending" and claim.attempt != 1:
             return
         member = await conn.fetchval(
             "SELECT member_id::text FROM ingest.referrals WHERE referral_id = $1", claim.key
         )
+        if state == "pending":
+            # The first attempt failed and another follows: the member's page
+            # says the company has not taken it yet (once; later failures
+            # change nothing there).
+            delayed = ReferralDelayed(referral_id=str(claim.key), member_id=member or "")
+            await enqueue(conn, SCHEMA, Envelope.wrap(delayed, source=SOURCE))
+            return
         settled: Literal["delivered", "failed", "cancelled"] = (
             "delivered" if state == "delivered" else "failed" if state == "failed" else "cancelled"
         )

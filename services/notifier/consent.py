@@ -39,7 +39,13 @@ from services.notifier.single_mails import Prepared, SingleMailSender
 from services.notifier.wording import language_of
 from shared import delivery, logs, sealing
 from shared.db import Connection, Pool
-from shared.events import Envelope, ReferralRequested, ReferralSettled, ReferralWithdrawn
+from shared.events import (
+    Envelope,
+    ReferralDelayed,
+    ReferralRequested,
+    ReferralSettled,
+    ReferralWithdrawn,
+)
 from shared.outbox import enqueue
 from shared.sealing import Sealer, SealError, derive_key, sealer_for
 from shared.service import Runtime
@@ -188,6 +194,21 @@ async def on_settled(event: Envelope, conn: Connection) -> None:
     if settled.outcome == "delivered" and status.endswith(" 1"):
         # The member hears of it by email too, once (keyed by the referral).
         await confirmations.add(conn, referral_id)
+
+
+async def on_delayed(event: Envelope, conn: Connection) -> None:
+    """Ingest's first attempt failed and it keeps trying: marked on a referral
+    still ``requested`` only (a late event never reopens a settled one)."""
+    delayed = event.payload(ReferralDelayed)
+    try:
+        referral_id = uuid.UUID(delayed.referral_id)
+    except ValueError:
+        return
+    await conn.execute(
+        "UPDATE notifier.referrals SET delayed_at = coalesce(delayed_at, now()),"
+        " updated_at = now() WHERE referral_id = $1 AND state = 'requested'",
+        referral_id,
+    )
 
 
 # --- forwards -----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from shared.events import (
     MemberChanged,
     MemberErased,
     Ping,
+    ReferralDelayed,
     ReferralSettled,
 )
 from shared.revisions import latest_per_member
@@ -96,6 +97,7 @@ def make_handlers(clock: Clock = _utcnow) -> dict[str, Handler]:
         MemberChanged.TYPE: on_member_changed,
         MemberErased.TYPE: on_member_erased,
         ReferralSettled.TYPE: consent.on_settled,
+        ReferralDelayed.TYPE: consent.on_delayed,
     }
 
 

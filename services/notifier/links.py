@@ -606,7 +606,9 @@ class LinkPages:
             referral = await consent.referral_of(conn, prefs.member_id, n["posting_id"])
             closed = await queries.posting_is_closed(conn, n["posting_id"])
         if referral is not None and referral["state"] != "withdrawn":
-            return self._referral_state(request, n, prefs, referral["state"])
+            return self._referral_state(
+                request, n, prefs, referral["state"], delayed=referral["delayed_at"] is not None
+            )
         contact = self._contact(prefs)
         if not contact.get("email"):
             return self.page(
@@ -687,11 +689,20 @@ class LinkPages:
         return self._referral_state(request, n, prefs, state)
 
     def _referral_state(
-        self, request: web.Request, n: Any, prefs: planning.Prefs, state: str
+        self,
+        request: web.Request,
+        n: Any,
+        prefs: planning.Prefs,
+        state: str,
+        *,
+        delayed: bool = False,
     ) -> web.Response:
         c = CONSENT[language_of(prefs.language)]
         company = n["company_name"]
-        if state == "requested":
+        if state == "requested" and delayed:
+            w = PAGES[language_of(prefs.language)]
+            title, text = w.ref_delayed_title, w.ref_delayed_text.format(company=company)
+        elif state == "requested":
             title, text = c.ref_done_title, c.ref_done_text.format(company=company)
         elif state == "withdrawn":
             title, text = c.ref_withdrawn_title, c.ref_withdrawn_text

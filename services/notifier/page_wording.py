@@ -81,6 +81,9 @@ class PageWording:
     # a referral that could not be delivered
     ref_failed_title: str
     ref_failed_text: str  # {company}
+    # a referral whose first delivery attempt failed, tried again
+    ref_delayed_title: str
+    ref_delayed_text: str  # {company}
     # shared
     invalid_date: str
 
@@ -188,6 +191,11 @@ def _page_wording(_: Callable[[str], str]) -> PageWording:
             "We tried to send it to {company} and could not, or they did not confirm "
             "receiving it. Our team has been told and will look into it; you do not need "
             "to do anything."
+        ),
+        ref_delayed_title=_("Your referral is waiting to be delivered"),
+        ref_delayed_text=_(
+            "We have not been able to reach {company} yet, so we keep trying. Until it is "
+            "delivered, you can still change your mind."
         ),
         invalid_date=_("Please choose a date between tomorrow and one year from now."),
     )

@@ -169,6 +169,17 @@ async def test_two_runners_deliver_each_referral_once_and_bad_ones_fail_alone(po
     )
     outcomes = Counter(json.loads(r["body"])["data"]["outcome"] for r in settled_events)
     assert outcomes == Counter({"delivered": GOOD + 1, "failed": 4})
+    # ...and, once, of a first attempt that failed with more to come (its
+    # page then says so): boom and hang; not gone (410 ends it at once), not
+    # legacy (nothing to try), not those delivered at the first attempt.
+    delayed_events = await pool.fetch(
+        "SELECT body FROM ingest.outbox WHERE routing_key = 'referral.delayed'"
+    )
+    delayed = [json.loads(r["body"])["data"] for r in delayed_events]
+    assert sorted(d["referral_id"] for d in delayed) == sorted(
+        str(bad[name]) for name in ("boom", "hang")
+    )
+    assert all(set(d) == {"referral_id", "member_id"} for d in delayed)
     attempts = await pool.fetch("SELECT error FROM ingest.referral_attempts")
     # good and mailed once, gone once, boom and hang three times; legacy never (no channel)
     assert len(attempts) == GOOD + 1 + 1 + 3 + 3

@@ -4,11 +4,12 @@ then what ingest reported (referral.settled) across the broker."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from shared.events import ReferralSettled
+from shared.events import ReferralDelayed, ReferralSettled
 from shared.publisher import Publisher
 from tests.helpers import eventually, free_port
 from tests.notifier.real import (
@@ -20,9 +21,12 @@ from tests.notifier.real import (
     member_event,
     wrap,
 )
+from tests.notifier.test_links_browser import browser  # noqa: F401  (a fixture)
 from tests.notifier.test_notifier_real import member_known
 
 pytestmark = pytest.mark.real
+
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 async def test_a_failed_referral_says_so(service_env, tmp_path, amqp, topology, settings, pool):
@@ -157,5 +161,78 @@ async def test_a_delivered_referral_is_confirmed_once_by_email_in_the_members_la
             # Nothing of the company's side: not the channel, no company address.
             assert "email" not in text.lower().replace(f"conf@{box.domain}", "")
             assert mail.rcpt_to == (f"conf@{box.domain}",)
+    finally:
+        process.stop()
+
+
+async def test_a_referral_the_company_has_not_taken_yet_says_so_and_can_be_withdrawn(
+    service_env,
+    tmp_path,
+    amqp,
+    topology,
+    settings,
+    pool,
+    browser,  # noqa: F811
+):
+    """Ingest's first attempt failed and it keeps trying (``referral.delayed``):
+    the member's page, in Chromium at a phone's width and in Italian, says the
+    company has not been reached yet, and still offers to withdraw."""
+    publisher = await Publisher.create(await amqp.channel(), topology)
+    process = NotifierProcess(base_env(service_env, free_port()), tmp_path / "notifier.log")
+    await process.start()
+    try:
+        box = Mailbox(domain())
+        member = member_event(settings.secret_key, "m-late", f"late@{box.domain}", language="it")
+        await publisher.publish(member)
+        await member_known(pool, "m-late")
+        await publisher.publish(match_event("m-late", posting_id="p-late"))
+        (mail,) = await box.wait_for(1)
+        (link,) = re.findall(rf"{re.escape(process.url)}/i/[A-Za-z0-9_-]+", mail.text("plain"))
+        async with aiohttp.ClientSession() as http:
+            await _refer(http, link)
+        referral_id = await pool.fetchval(
+            "SELECT referral_id::text FROM notifier.referrals WHERE member_id = 'm-late'"
+        )
+        delayed = ReferralDelayed(referral_id=referral_id, member_id="m-late")
+        await publisher.publish(wrap(delayed))
+
+        async def marked() -> bool:
+            return bool(
+                await pool.fetchval(
+                    "SELECT delayed_at IS NOT NULL FROM notifier.referrals"
+                    " WHERE member_id = 'm-late'"
+                )
+            )
+
+        await eventually(marked, what="referral.delayed at the notifier")
+        page = await browser.new_page(viewport={"width": 375, "height": 800})
+        await page.goto(link)
+        text = await page.inner_text("body")
+        assert "La tua segnalazione è in attesa di consegna" in text
+        assert "Non siamo ancora riusciti a raggiungere Ferretti & Bianchi S.p.A." in text
+        assert "La tua segnalazione è in arrivo" not in text  # not the old promise
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=SHOTS / "referral-delayed-it-375.png", full_page=True)
+        # Still the member's to take back, with the keyboard as with a mouse.
+        await page.get_by_role("button", name="Ritira la segnalazione").focus()
+        await page.keyboard.press("Enter")
+        await page.wait_for_load_state()
+        assert "Segnalazione ritirata" in await page.inner_text("body")
+        await page.close()
+
+        # A late copy of the event does not reopen it.
+        await publisher.publish(wrap(ReferralDelayed(referral_id=referral_id, member_id="m-late")))
+
+        async def both_handled() -> bool:
+            count = await pool.fetchval(
+                "SELECT count(*) FROM notifier.inbox WHERE event_type = 'referral.delayed'"
+            )
+            return bool(count == 2)
+
+        await eventually(both_handled, what="the late referral.delayed handled")
+        state = await pool.fetchval(
+            "SELECT state FROM notifier.referrals WHERE member_id = 'm-late'"
+        )
+        assert state == "withdrawn"
     finally:
         process.stop()
