@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -150,6 +152,42 @@ class ServiceProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+@dataclass(frozen=True)
+class Running:
+    """Services started by ``the_three_services``: base URL by name, and the
+    environment they run with (a command run beside them needs it too)."""
+
+    url: dict[str, str]
+    env: dict[str, str]
+
+
+@asynccontextmanager
+async def the_three_services(
+    service_env: dict[str, str], logs: Path, **extra: str
+) -> AsyncIterator[Running]:
+    """Ingest, matcher and notifier as processes on free ports (``extra``:
+    more settings), each log in ``logs``; killed on leaving."""
+    ports = {name: free_port() for name in ("ingest", "matcher", "notifier")}
+    env = {
+        **service_env,
+        "PASSAPAROLA_INGEST_PORT": str(ports["ingest"]),
+        "PASSAPAROLA_MATCHER_PORT": str(ports["matcher"]),
+        "PASSAPAROLA_NOTIFIER_PORT": str(ports["notifier"]),
+        "PASSAPAROLA_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
+        **extra,
+    }
+    processes = [
+        ServiceProcess(["-m", f"services.{name}"], env, port, logs / f"{name}.log")
+        for name, port in ports.items()
+    ]
+    try:
+        await asyncio.gather(*(p.start() for p in processes))
+        yield Running({name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, env)
+    finally:
+        for p in processes:
+            p.kill()
 
 
 def stack(script: str, action: str, stack_name: str) -> None:

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from services.ingest import operators
-from tests.helpers import ServiceProcess, eventually, free_port
+from tests.helpers import eventually, the_three_services
 
 pytestmark = pytest.mark.real
 
@@ -45,22 +45,8 @@ MEMBERS = 5
 
 @pytest.fixture
 async def services(service_env, tmp_path, amqp):
-    ports = {name: free_port() for name in ("ingest", "matcher", "notifier")}
-    env = {
-        **service_env,
-        "PASSAPAROLA_INGEST_PORT": str(ports["ingest"]),
-        "PASSAPAROLA_MATCHER_PORT": str(ports["matcher"]),
-        "PASSAPAROLA_NOTIFIER_PORT": str(ports["notifier"]),
-        "PASSAPAROLA_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
-    }
-    processes = [
-        ServiceProcess(["-m", f"services.{name}"], env, port, tmp_path / f"{name}.log")
-        for name, port in ports.items()
-    ]
-    await asyncio.gather(*(p.start() for p in processes))
-    yield {"ingest": f"http://127.0.0.1:{ports['ingest']}", "env": env}
-    for p in processes:
-        p.kill()
+    async with the_three_services(service_env, tmp_path) as running:
+        yield running
 
 
 async def _put_members(pool, ingest: str) -> None:
@@ -84,7 +70,7 @@ async def _filled(pool) -> int:
 async def test_republish_fills_the_notifiers_copies_and_changes_nothing_at_the_matcher(
     services, pool, settings
 ) -> None:
-    await _put_members(pool, services["ingest"])
+    await _put_members(pool, services.url["ingest"])
 
     async def known() -> bool:
         counts = await pool.fetchrow(
@@ -143,8 +129,8 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_the_command_reports_a_count_and_its_mistakes_by_name(services, pool) -> None:
-    await _put_members(pool, services["ingest"])
-    done = await asyncio.to_thread(_cli, services["env"], "members", "republish")
+    await _put_members(pool, services.url["ingest"])
+    done = await asyncio.to_thread(_cli, services.env, "members", "republish")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"told every service again about {MEMBERS} member(s)"
     assert "canary" not in done.stdout + done.stderr
@@ -153,7 +139,7 @@ async def test_the_command_reports_a_count_and_its_mistakes_by_name(services, po
         (("members", "republish", "members.csv"), "UnexpectedFile"),
         (("members", "import"), "MissingFile"),
     ):
-        wrong = await asyncio.to_thread(_cli, services["env"], *args)
+        wrong = await asyncio.to_thread(_cli, services.env, *args)
         assert wrong.returncode == 2, wrong
         assert f"passaparola: {error}:" in wrong.stderr
         assert "Traceback" not in wrong.stderr

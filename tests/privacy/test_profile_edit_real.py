@@ -12,7 +12,6 @@ with the member's own words, never a 500.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -34,7 +33,7 @@ from shared.events import Envelope, ProfileEdited
 from shared.publisher import Publisher
 from shared.sealing import sealer_for
 from shared.settings import Settings
-from tests.helpers import ServiceProcess, eventually, free_port
+from tests.helpers import eventually, the_three_services
 
 pytestmark = pytest.mark.real
 
@@ -67,22 +66,8 @@ def posting(external_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def stack(service_env, tmp_path, amqp, pool):
-    ports = {name: free_port() for name in ("ingest", "matcher", "notifier")}
-    env = {
-        **service_env,
-        "PASSAPAROLA_INGEST_PORT": str(ports["ingest"]),
-        "PASSAPAROLA_MATCHER_PORT": str(ports["matcher"]),
-        "PASSAPAROLA_NOTIFIER_PORT": str(ports["notifier"]),
-        "PASSAPAROLA_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
-    }
-    processes = [
-        ServiceProcess(["-m", f"services.{name}"], env, port, tmp_path / f"{name}.log")
-        for name, port in ports.items()
-    ]
-    await asyncio.gather(*(p.start() for p in processes))
-    yield {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    for p in processes:
-        p.kill()
+    async with the_three_services(service_env, tmp_path) as running:
+        yield running.url
 
 
 def _form(html: str) -> str:

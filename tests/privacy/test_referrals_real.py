@@ -29,7 +29,7 @@ from standardwebhooks import Webhook
 from services.ingest import operators
 from services.ingest.signing import sign
 from shared.settings import Settings
-from tests.helpers import ServiceProcess, eventually, free_port
+from tests.helpers import eventually, free_port, the_three_services
 from tests.notifier.real import Mailbox, domain
 
 pytestmark = pytest.mark.real
@@ -104,24 +104,13 @@ class Receiver:
 
 @pytest.fixture
 async def stack(service_env, tmp_path, amqp, pool, settings):
-    ports = {name: free_port() for name in ("ingest", "matcher", "notifier")}
-    env = {
-        **service_env,
-        "PASSAPAROLA_INGEST_PORT": str(ports["ingest"]),
-        "PASSAPAROLA_MATCHER_PORT": str(ports["matcher"]),
-        "PASSAPAROLA_NOTIFIER_PORT": str(ports["notifier"]),
-        "PASSAPAROLA_PUBLIC_URL": f"http://127.0.0.1:{ports['notifier']}",
-        "PASSAPAROLA_REFERRAL_HOLD_S": "2",
-        "PASSAPAROLA_DELIVERY_RETRY_DELAYS_MS": "200,400",
-    }
-    processes = [
-        ServiceProcess(["-m", f"services.{name}"], env, port, tmp_path / f"{name}.log")
-        for name, port in ports.items()
-    ]
-    await asyncio.gather(*(p.start() for p in processes))
-    yield {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    for p in processes:
-        p.kill()
+    async with the_three_services(
+        service_env,
+        tmp_path,
+        PASSAPAROLA_REFERRAL_HOLD_S="2",
+        PASSAPAROLA_DELIVERY_RETRY_DELAYS_MS="200,400",
+    ) as running:
+        yield running.url
 
 
 def _links(text: str, base: str) -> dict[str, str]:
