@@ -71,7 +71,10 @@ def _ingest(request: web.Request) -> Ingest:
 def _require_json(request: web.Request, limit: int) -> None:
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, "Payload Too Large", f"The body is over the limit of {limit} bytes.")
-    if request.content_type != "application/json":
+    # The header as sent is nearly always exactly this; only another
+    # spelling needs aiohttp's parse (parameters, case).
+    sent = request.headers.get("Content-Type")
+    if sent != "application/json" and request.content_type != "application/json":
         # The type sent is not repeated: a problem body quotes no input.
         raise Problem(415, "Unsupported Media Type", "Content-Type must be application/json.")
 
