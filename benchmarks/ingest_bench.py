@@ -3,7 +3,16 @@ acceptance: verify, validate, posting + outbox in one transaction) next to a
 bare aiohttp endpoint that only verifies the signature, in the same run.
 
     .venv/bin/python -m benchmarks.ingest_bench [--requests 3000] [--concurrency 32]
-        [--rounds 4] [--processes 1]
+        [--rounds 4] [--processes 1] [--log-level warning] [--offered 0.30]
+
+At saturation (``--concurrency`` connections, each sending its next request
+when the last is answered) a p99 says how long the queue was, not how long
+a webhook takes. ``--offered F`` adds, after the closed-loop rounds, an
+open-loop phase per endpoint at a fixed rate: F times the bare endpoint's
+rate measured in the closed-loop rounds of the same run. Requests are sent
+on schedule whether or not earlier ones have been answered, and each one's
+latency counts from its scheduled time, so a server that falls behind shows
+it.
 
 Uses the test stack's PostgreSQL and RabbitMQ (started if needed), or those of
 the stack named by ``TEST_STACK`` as the tests do, with a database of its own,
@@ -124,13 +133,7 @@ async def drive(
     async def worker(http: aiohttp.ClientSession) -> None:
         while not queue.empty():
             body = queue.get_nowait()
-            msg_id, ts = f"msg_{uuid.uuid4().hex}", int(time.time())
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": msg_id,
-                "webhook-timestamp": str(ts),
-                "webhook-signature": sign(secret, msg_id, ts, body),
-            }
+            headers = signed(secret, body)
             started = time.perf_counter()
             async with http.post(url, data=body, headers=headers) as response:
                 await response.read()
@@ -141,6 +144,59 @@ async def drive(
     async with aiohttp.ClientSession(connector=connector) as http:
         started, cpu = time.perf_counter(), cpu_seconds(pids)
         await asyncio.gather(*[worker(http) for _ in range(concurrency)])
+        elapsed = time.perf_counter() - started
+        into.cpu_s += cpu_seconds(pids) - cpu
+    accepted = statuses.get(202, 0)
+    if accepted != requests:
+        raise SystemExit(f"not every request was accepted: {statuses}")
+    into.accepted += accepted
+    into.elapsed += elapsed
+    into.latencies.extend(latencies)
+
+
+def signed(secret: str, body: bytes) -> dict[str, str]:
+    msg_id, ts = f"msg_{uuid.uuid4().hex}", int(time.time())
+    return {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": sign(secret, msg_id, ts, body),
+    }
+
+
+async def drive_open(
+    url: str, secret: str, first: int, requests: int, rate: float, into: Figures, pids: list[int]
+) -> None:
+    """``requests`` postings sent at ``rate`` per second on a fixed schedule
+    (open loop); each latency runs from the request's scheduled time."""
+    # Signed beforehand (the signature holds for 5 minutes): the client's
+    # signing is not in the way of its schedule.
+    prepared = [
+        (body, signed(secret, body))
+        for body in (json.dumps(posting(first + i)).encode() for i in range(requests))
+    ]
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def send(
+        http: aiohttp.ClientSession, body: bytes, headers: dict[str, str], at: float
+    ) -> None:
+        async with http.post(url, data=body, headers=headers) as response:
+            await response.read()
+            statuses[response.status] = statuses.get(response.status, 0) + 1
+        latencies.append(time.perf_counter() - at)
+
+    connector = aiohttp.TCPConnector(limit=1000)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        started, cpu = time.perf_counter(), cpu_seconds(pids)
+        sending: list[asyncio.Task[None]] = []
+        for i, (body, headers) in enumerate(prepared):
+            at = started + i / rate
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sending.append(asyncio.create_task(send(http, body, headers, at)))
+        await asyncio.gather(*sending)
         elapsed = time.perf_counter() - started
         into.cpu_s += cpu_seconds(pids) - cpu
     accepted = statuses.get(202, 0)
@@ -162,6 +218,17 @@ async def main() -> None:
         default=1,
         help="server processes per endpoint, sharing its port (SO_REUSEPORT)",
     )
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        help="the ingest process's PASSAPAROLA_LOG_LEVEL (production runs at info)",
+    )
+    parser.add_argument(
+        "--offered",
+        type=float,
+        default=0.0,
+        help="then an open-loop phase per endpoint at this fraction of bare's closed-loop rate",
+    )
     args = parser.parse_args()
     env = stack_env()
     admin_url = env["PASSAPAROLA_DATABASE_URL"]
@@ -176,7 +243,7 @@ async def main() -> None:
         **env,
         "PASSAPAROLA_DATABASE_URL": db_url,
         "PASSAPAROLA_INGEST_PORT": str(port),
-        "PASSAPAROLA_LOG_LEVEL": "warning",
+        "PASSAPAROLA_LOG_LEVEL": args.log_level,
         "PASSAPAROLA_BROKER_NAMESPACE": name,
         "PASSAPAROLA_DB_POOL_MAX": "20",
         "PASSAPAROLA_WEBHOOK_RATE_PER_S": "1000000",
@@ -253,6 +320,20 @@ async def main() -> None:
             )
         loads.append(os.getloadavg()[0])
         baseline, durable = bare_figures.summary(), durable_figures.summary()
+        if args.offered:
+            offered = args.offered * baseline["rate"]
+            open_bare, open_durable = Figures(), Figures()
+            first = 200 + args.rounds * per_round
+            # As many requests as the closed-loop rounds sent, in two halves
+            # per endpoint, taking turns like the rounds.
+            half = per_round * args.rounds // 2
+            for turn in range(2):
+                start = first + turn * half
+                await drive_open(bare_url, secret, start, half, offered, open_bare, bare_pid)
+                await drive_open(
+                    url, company["secret"], start, half, offered, open_durable, ingest_pid
+                )
+            loads.append(os.getloadavg()[0])
     finally:
         for process in [*ingests, *bares]:
             process.kill()
@@ -278,7 +359,23 @@ async def main() -> None:
             f"| {label} | {figures['rate']:.0f} | {figures['p50_ms']:.1f} "
             f"| {figures['p99_ms']:.1f} | {figures['cpu_ms']:.3f} |"
         )
-    print(f"\nratio durable/bare: {durable['rate'] / baseline['rate']:.2f}")
+    if args.offered:
+        print(
+            f"\nopen loop at {args.offered:.2f} x bare's rate = {offered:.0f} requests/s offered "
+            f"(load average {loads[-1]:.1f} after):\n\n"
+            "| endpoint | answered/s | p50 ms | p99 ms | server CPU ms per request |\n"
+            "|---|---|---|---|---|"
+        )
+        for label, figures in (
+            ("bare: verify signature only", open_bare.summary()),
+            ("ingest: durable acceptance", open_durable.summary()),
+        ):
+            print(
+                f"| {label} | {figures['rate']:.0f} | {figures['p50_ms']:.1f} "
+                f"| {figures['p99_ms']:.1f} | {figures['cpu_ms']:.3f} |"
+            )
+    print(f"\nlog level of ingest: {args.log_level}")
+    print(f"ratio durable/bare: {durable['rate'] / baseline['rate']:.2f}")
     # The ingest process also runs the outbox relay (publishing each event);
     # PostgreSQL's and RabbitMQ's CPU are not in either figure.
     print(f"server CPU per request, bare/durable: {baseline['cpu_ms'] / durable['cpu_ms']:.2f}")

@@ -21,10 +21,11 @@ import logging
 import re
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
+from types import MappingProxyType
 from typing import Any
 
 import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 REDACTED = "[redacted]"
 
@@ -65,9 +66,12 @@ def sensitive(*values: str | None) -> Iterator[None]:
 
 def scrub(text: str) -> str:
     """Remove personal data from one string."""
-    for value in sorted(_sensitive.get(), key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    text = _EMAIL.sub(REDACTED, text)
+    values = _sensitive.get()
+    if values:
+        for value in sorted(values, key=len, reverse=True):
+            text = text.replace(value, REDACTED)
+    if "@" in text:  # an address has one; most text has none (a search is dearer)
+        text = _EMAIL.sub(REDACTED, text)
     return _PHONE.sub(REDACTED, text)
 
 
@@ -85,9 +89,54 @@ def _scrub_value(key: str, value: Any) -> Any:
     return scrub(str(value))
 
 
+# Written by the processors above, whatever a caller passed under these
+# names: the time, the level and the logger's (module's) name.
+_OURS = frozenset({"timestamp", "level", "logger"})
+
+
 def redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """structlog processor: the last word before rendering."""
-    return {key: _scrub_value(key, value) for key, value in event_dict.items()}
+    return {
+        key: value if key in _OURS else _scrub_value(key, value)
+        for key, value in event_dict.items()
+    }
+
+
+class _LineWriter:
+    """Where structlog's own events go: the stream of the standard library's
+    handler, a line at a time, under that handler's lock, so the two kinds of
+    line never interleave. Without the standard library's detour (two log
+    records, the caller's frame looked up, the handler chain) a rendered line
+    costs a fraction of what it did, and an accepted webhook writes one
+    (docs/performance.md, "Ingest", session 6)."""
+
+    def __init__(self, handler: logging.StreamHandler[Any], name: str) -> None:
+        self._handler = handler
+        self.name = name  # for add_logger_name
+
+    def msg(self, line: str) -> None:
+        handler = self._handler
+        try:
+            with handler.lock or contextlib.nullcontext():
+                handler.stream.write(line + "\n")
+                handler.stream.flush()
+        except Exception:  # noqa: S110 - as logging does: a log line never fails its caller
+            pass
+
+    debug = info = warning = warn = error = critical = exception = fatal = failure = msg
+
+
+class _WriterFactory:
+    def __init__(self, handler: logging.StreamHandler[Any]) -> None:
+        self._handler = handler
+        self._writers: dict[str, _LineWriter] = {}
+
+    def __call__(self, *args: Any) -> _LineWriter:
+        name = str(args[0]) if args else ""
+        writer = self._writers.get(name)
+        if writer is None:
+            writer = self._writers[name] = _LineWriter(self._handler, name)
+        return writer
 
 
 def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
@@ -101,7 +150,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
         else structlog.processors.JSONRenderer(ensure_ascii=False, sort_keys=False)
     )
     shared: list[Processor] = [
-        structlog.contextvars.merge_contextvars,
+        _merge_context,
         _add_process,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -111,16 +160,20 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
         structlog.processors.format_exc_info,
         structlog.processors.UnicodeDecoder(),
     ]
+    handler = logging.StreamHandler(out)
+    numeric = logging.getLevelName(level.upper())
+    # Our own events: filtered by level before anything is built (a call
+    # below the level costs next to nothing), then the same processors as
+    # the standard library's records, and written as lines to the handler's
+    # stream.
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, redact, renderer],
+        logger_factory=_WriterFactory(handler),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         cache_logger_on_first_use=False,
     )
+    # The standard library's records (aiohttp, aio-pika, asyncpg): the same
+    # chain, through a formatter.
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[
@@ -129,18 +182,17 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
             renderer,
         ],
     )
-    handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(numeric)
     # Libraries at INFO are chatty about every connection; keep their warnings.
     for noisy in ("aiormq", "aio_pika", "asyncio", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+def get_logger(name: str) -> FilteringBoundLogger:
+    logger: FilteringBoundLogger = structlog.get_logger(name)
     return logger
 
 
@@ -158,16 +210,30 @@ def _add_process(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+# The unit of work's ids: one variable holding a mapping that is replaced,
+# never changed in place, so a task started earlier keeps the ids it saw.
+# (structlog's contextvars keep a variable per key, and clearing them walks
+# a copy of the whole context: several times the cost, on every request.)
+_context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "passaparola_log_context", default=MappingProxyType({})
+)
+
+
+def _merge_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key, value in _context.get().items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
 def bind(**values: Any) -> None:
     """Start a new unit of work (a request, a message): fresh context, these ids."""
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(**values)
+    _context.set(values)
 
 
 def bind_more(**values: Any) -> None:
     """Add ids to the unit of work already started (a request the middleware
-    bound): nothing bound before is dropped, and no clearing is paid twice."""
-    structlog.contextvars.bind_contextvars(**values)
+    bound): nothing bound before is dropped."""
+    _context.set({**_context.get(), **values})
 
 
 def redact_mapping(values: MutableMapping[str, Any]) -> dict[str, Any]:

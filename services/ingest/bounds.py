@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
+
+import orjson
 
 # Larger than any salary or count in a document we accept; small enough to be
 # exact in a double and in jsonb.
@@ -33,8 +34,6 @@ NO_END_DATE = "9999-12-31"
 # overflows (the notifier adds days to it).
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2100, 12, 31)
-
-_PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
 
 
 class BodyError(ValueError):
@@ -64,6 +63,40 @@ def _float(text: str) -> float:
 
 def parse_json(body: bytes) -> Any:
     """The body's JSON with every number finite and of sensible magnitude."""
+    # orjson reads a valid document to the same values several times faster;
+    # it accepts no more than the standard library (no NaN, no trailing
+    # data, strict UTF-8, an integer past 64 bits read as a float). A
+    # document it refuses, or that holds a number out of bounds, is read (or
+    # refused, with its reason) by the checked parser below.
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _parse_checked(body)
+    return document if _numbers_in_bounds(document) else _parse_checked(body)
+
+
+_MAX_INT = 10**MAX_DIGITS  # the first integer of MAX_DIGITS + 1 digits
+
+
+def _numbers_in_bounds(document: Any) -> bool:
+    """Whether every number would pass ``_int`` and ``_float``."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind is dict:
+            pending.extend(value.values())
+        elif kind is list:
+            pending.extend(value)
+        elif kind is int:
+            if not -_MAX_INT < value < _MAX_INT:
+                return False
+        elif kind is float and not -MAX_MAGNITUDE < value < MAX_MAGNITUDE:
+            return False
+    return True
+
+
+def _parse_checked(body: bytes) -> Any:
     try:
         return json.loads(body, parse_constant=_constant, parse_int=_int, parse_float=_float)
     except BodyError:
@@ -95,8 +128,9 @@ def check_webhook_headers(headers: Mapping[str, str]) -> str | None:
             continue
         if len(value) > limit:
             return f"{name} is longer than {limit} characters."
-        # Space separates signatures in webhook-signature; nothing else may.
-        if value and not _PRINTABLE_ASCII.match(value.replace(" ", "!")):
+        # Space separates signatures in webhook-signature; nothing else may:
+        # printable ASCII and space are exactly the ASCII isprintable() takes.
+        if value and not (value.isascii() and value.isprintable()):
             return f"{name} holds characters other than printable ASCII."
     return None
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from services.ingest import company_cache, jobposting, queries
@@ -70,7 +71,10 @@ def _ingest(request: web.Request) -> Ingest:
 def _require_json(request: web.Request, limit: int) -> None:
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, "Payload Too Large", f"The body is over the limit of {limit} bytes.")
-    if request.content_type != "application/json":
+    # The header as sent is nearly always exactly this; only another
+    # spelling needs aiohttp's parse (parameters, case).
+    sent = request.headers.get("Content-Type")
+    if sent != "application/json" and request.content_type != "application/json":
         # The type sent is not repeated: a problem body quotes no input.
         raise Problem(415, "Unsupported Media Type", "Content-Type must be application/json.")
 
@@ -101,11 +105,12 @@ async def receive_webhook(request: web.Request) -> web.Response:
     reason = check_webhook_headers(request.headers)
     if reason is not None:
         raise Problem(400, "Bad Request", reason)
-    logs.bind_more(company_id=str(company_id), webhook_id=request.headers.get("webhook-id", ""))
+    company_key = str(company_id)  # canonical: one rate limit however the URL spells it
+    logs.bind_more(company_id=company_key, webhook_id=request.headers.get("webhook-id", ""))
     _require_json(request, settings.webhook_max_bytes)
     body = await request.read()
     company, source_time = await _authentic(ingest, company_id, body, request)
-    wait = ingest.limiter.take(str(company_id))
+    wait = ingest.limiter.take(company_key)
     if wait:
         return problem(
             429,
@@ -144,7 +149,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
                     409,
                     "Conflict",
                     "This posting is closed; publish the opening again under a new external_id.",
-                    posting_id=str(applied.posting_id),
+                    posting_id=applied.posting_id,
                 )
             if not await queries.record_delivery(
                 conn, company_id, webhook_id, 202, applied.to_json()
@@ -195,7 +200,7 @@ def _accepted(applied: Applied) -> web.Response:
     log.info(
         "webhook accepted",
         outcome=applied.decision.outcome,
-        posting_id=str(applied.posting_id),
+        posting_id=applied.posting_id,
         revision=applied.decision.revision,
     )
     return _respond(202, applied.to_json(), replayed=False)
@@ -207,7 +212,14 @@ class _AlreadyDelivered(Exception):
 
 def _respond(status: int, body: dict[str, Any], *, replayed: bool) -> web.Response:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return web.json_response(body, status=status, headers=headers)
+    # orjson: the answer's few fields, a few times faster than json.dumps.
+    return web.Response(
+        body=orjson.dumps(body),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+        charset="utf-8",
+    )
 
 
 # --- member API ---------------------------------------------------------------------------

@@ -171,3 +171,20 @@ async def test_a_batch_larger_than_one_write_arrives_whole_and_in_order(channel,
     assert [m.body for m in got] == [o.body for o in batch]
     underlay = await channel.get_underlay_channel()
     assert underlay.confirmations == {}
+
+
+async def test_a_channel_the_broker_closes_fails_the_awaited_confirms(amqp, namespace):
+    # Publishing to an exchange that is gone: the broker closes the channel
+    # instead of confirming, and every message of the batch is told so (the
+    # channel's closing, not the confirm timeout: no TimeoutError).
+    channel = await amqp.channel()
+    exchange = await channel.declare_exchange(
+        f"{namespace}.gone", aio_pika.ExchangeType.TOPIC, durable=False
+    )
+    other = await amqp.channel()
+    await other.exchange_delete(exchange.name)
+    underlay = await channel.get_underlay_channel()
+    outcomes = await Publisher(exchange).publish_many([_outgoing(f"n{i}") for i in range(3)])
+    assert all(isinstance(o, aiormq.exceptions.ChannelInvalidStateError) for o in outcomes)
+    assert underlay.is_closed
+    assert underlay.message_id_delivery_tag == {}
