@@ -59,7 +59,7 @@ from benchmarks import notifier_bench
 from services.notifier import queries
 from services.notifier.preview import sample_jobs
 from services.notifier.sender import SENDERS, SMTP_CONNECTIONS, Dispatcher
-from shared import db, migrations, quarantine
+from shared import db, logs, migrations, quarantine
 from shared.sealing import Sealer
 from shared.settings import Settings
 
@@ -439,8 +439,17 @@ async def main() -> None:
         default=None,
         help="the sink's folder (var/$STACK/mail): count the mails there, then remove them",
     )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        default=Path(os.devnull),
+        help="where the service's JSON log lines go (its cost is the service's: one per email)",
+    )
     args = parser.parse_args()
     base = Settings.from_env(os.environ)
+    # As the service logs (JSON, redacted), not to the terminal.
+    log_file = args.log.open("a", encoding="utf-8")
+    logs.configure(fmt="json", stream=log_file)
     baseline = args.baseline_members or max(1, args.members // 20)
     print(f"load average at start: {_load()}", flush=True)
     name, url = await _scratch(base)
