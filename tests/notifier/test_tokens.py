@@ -154,7 +154,7 @@ def test_action_codes_are_stable():
 def test_a_token_is_spelled_as_links_already_mailed_were():
     # Links in mails already sent must keep verifying: the tag is HMAC-SHA256
     # over the context and body, truncated, whatever call computes it. This
-    # token was issued by the code before the tag moved to ``hmac.digest``.
+    # token was issued by the code before the key's HMAC state was kept per key.
     issued = issue(
         KEY, Action.INTERESTED, SUBJECT, 60 * DAY, now=datetime(2026, 11, 30, tzinfo=UTC)
     )
