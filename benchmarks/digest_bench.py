@@ -26,6 +26,15 @@ average:
 
 The last lines give plan + send (the service overlaps them; this is the
 sum), and the ratio of the two planners' members/s of CPU.
+
+Then the CPU of a digest, process by process, for the plan and the send
+phases: this process (the notifier's planner and runner), PostgreSQL (the
+postmaster, its live backends and helpers, and the children it has reaped:
+``/proc/<pid>/stat`` utime + stime + cutime + cstime), the SMTP sink and
+RabbitMQ (not on a digest's path; shown to say so). The servers are found by
+the ports of the settings (``ss -ltnp``). From the total, the machine's
+bound: the least wall time 100,000 digests can take on this machine's cores
+if every process kept them all busy.
 """
 
 from __future__ import annotations
@@ -35,19 +44,22 @@ import asyncio
 import dataclasses
 import os
 import random
+import re
+import subprocess
 import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from benchmarks import notifier_bench
 from services.notifier import queries
 from services.notifier.preview import sample_jobs
-from services.notifier.sender import SMTP_CONNECTIONS, Dispatcher
-from shared import db, migrations, quarantine
+from services.notifier.sender import SENDERS, SMTP_CONNECTIONS, Dispatcher
+from shared import db, logs, migrations, quarantine
 from shared.sealing import Sealer
 from shared.settings import Settings
 
@@ -174,6 +186,100 @@ async def seed(
     return len(job_rows)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[bytes]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rpartition(b")")[2].split()
+
+
+def _cpu_of(pid: int, tree: bool) -> float:
+    """CPU seconds of ``pid`` (with its reaped children); with ``tree``, also
+    those of its live children (PostgreSQL's backends), each with theirs."""
+    fields = _stat(pid)
+    # After the name: state, ppid, ..., utime is the 12th, then stime, cutime, cstime.
+    total = sum(int(x) for x in fields[11:15])
+    if tree:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                child = _stat(int(entry.name))
+            except OSError:  # gone meanwhile: its parent has reaped it (counted in cutime)
+                continue
+            if int(child[1]) == pid:
+                total += sum(int(x) for x in child[11:15])
+    return total / _TICKS
+
+
+def _listener(port: int) -> int | None:
+    """The pid listening on ``port`` on this machine, if ``ss`` can tell."""
+    try:
+        out = subprocess.run(
+            ["ss", "-ltnpH", f"sport = :{port}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    found = re.search(r"pid=(\d+)", out)
+    return int(found.group(1)) if found else None
+
+
+class ServerCpu:
+    """CPU seconds of the stack's servers and of this process, read together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.pids: dict[str, tuple[int, bool]] = {}
+        for name, port, tree in (
+            ("PostgreSQL", urlsplit(settings.database_url).port or 5432, True),
+            ("SMTP sink", settings.smtp_port, False),
+            ("RabbitMQ (not on the path)", urlsplit(settings.amqp_url).port or 5672, False),
+        ):
+            pid = _listener(port)
+            if pid is not None:
+                self.pids[name] = (pid, tree)
+
+    def read(self) -> dict[str, float]:
+        cpu = {"notifier (this process)": time.process_time()}
+        for name, (pid, tree) in self.pids.items():
+            try:
+                cpu[name] = _cpu_of(pid, tree)
+            except OSError:
+                cpu[name] = float("nan")
+        return cpu
+
+
+def _used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in before}
+
+
+def cpu_table(plan: dict[str, float], send: dict[str, float], digests: int) -> list[str]:
+    """CPU per digest (µs) per process and phase, then the machine's bound."""
+    on_path = [name for name in plan if not name.startswith("RabbitMQ")]
+    lines = [
+        f"CPU per digest (µs), {digests:,} digests | plan | send | plan + send",
+    ]
+    for name in plan:
+        p, s = plan[name] / digests * 1e6, send[name] / digests * 1e6
+        lines.append(f"  {name} | {p:,.0f} | {s:,.0f} | {p + s:,.0f}")
+    total = sum(plan[n] + send[n] for n in on_path) / digests
+    lines.append(
+        f"  all on the path | {sum(plan[n] for n in on_path) / digests * 1e6:,.0f}"
+        f" | {sum(send[n] for n in on_path) / digests * 1e6:,.0f} | {total * 1e6:,.0f}"
+    )
+    cores = os.cpu_count() or 1
+    lines.append(
+        f"machine bound: 100,000 digests need {total * 100_000:,.1f} s of CPU,"
+        f" at least {total * 100_000 / cores:,.1f} s of wall time on {cores} cores"
+        f" (under 60 s needs ≤ {60 * cores / 100_000 * 1e6:,.0f} µs a digest in all)"
+    )
+    return lines
+
+
 class Timed:
     def __init__(self) -> None:
         self.wall = self.cpu = 0.0
@@ -224,7 +330,13 @@ def _sink_count(maildir: Path, domain: str) -> tuple[int, int]:
 
 
 async def run(
-    settings: Settings, members: int, baseline: int, bare: int, maildir: Path | None
+    settings: Settings,
+    members: int,
+    baseline: int,
+    bare: int,
+    maildir: Path | None,
+    senders: int,
+    connections: int,
 ) -> None:
     pool = await db.create_pool(settings, name="digest-bench")
     domain = f"digest{uuid.uuid4().hex[:6]}.example"
@@ -236,7 +348,8 @@ async def run(
             jobs = await seed(pool, settings, "old", baseline, "old." + domain, due_ago=2)
             jobs += await seed(pool, settings, "new", members, domain, due_ago=1)
         print(f"seeded {baseline:,} + {members:,} members, {jobs:,} jobs in {t.wall:.1f} s")
-        dispatcher = Dispatcher(pool, settings)
+        dispatcher = Dispatcher(pool, settings, senders=senders, connections=connections)
+        servers = ServerCpu(settings)
 
         with Timed() as old:
             await plan_one_by_one(dispatcher, pool, "old")
@@ -254,8 +367,10 @@ async def run(
             flush=True,
         )
 
+        before = servers.read()
         with Timed() as plan:
             await plan_batched(dispatcher, pool)
+        plan_cpu = _used(before, servers.read())
         planned = await pool.fetchval(
             "SELECT count(*) FROM notifier.emails WHERE state = 'sending'"
         )
@@ -276,14 +391,17 @@ async def run(
             flush=True,
         )
 
+        before = servers.read()
         with Timed() as send:
             while await dispatcher.send_due():
                 pass
+        send_cpu = _used(before, servers.read())
         await dispatcher.close()
         sent = await pool.fetchval("SELECT count(*) FROM notifier.emails WHERE state = 'sent'")
         assert sent == members == dispatcher.sent, f"{sent} recorded, {dispatcher.sent} sent"
         print(
-            f"send: {members:,} digests composed and sent to the sink in {send.wall:.1f} s wall,"
+            f"send ({senders} in flight, {connections} connections): {members:,} digests"
+            f" composed and sent to the sink in {send.wall:.1f} s wall,"
             f" {send.cpu:.1f} s CPU: {members / send.wall:,.0f}/s wall,"
             f" {members / send.cpu:,.0f}/s of CPU (load {send.load})",
             flush=True,
@@ -298,6 +416,8 @@ async def run(
             f" {total_cpu:.1f} s CPU: {members / total_wall:,.0f} digests/s (load {_load()})"
         )
         print(f"ratio send/bare sink: {members / send.wall / ceiling:.2f}")
+        for line in cpu_table(plan_cpu, send_cpu, members):
+            print(line)
         ratio = (members / plan.cpu) / (baseline / old.cpu)
         print(f"ratio planning batched/one-by-one (members/s of CPU): {ratio:.1f}")
         ratio = (members / plan.wall) / (baseline / old.wall)
@@ -311,19 +431,38 @@ async def main() -> None:
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--baseline-members", type=int, default=None)
     parser.add_argument("--bare", type=int, default=2000, help="emails for the sink's ceiling")
+    parser.add_argument("--senders", type=int, default=SENDERS, help="digests in flight")
+    parser.add_argument("--connections", type=int, default=SMTP_CONNECTIONS)
     parser.add_argument(
         "--maildir",
         type=Path,
         default=None,
         help="the sink's folder (var/$STACK/mail): count the mails there, then remove them",
     )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        default=Path(os.devnull),
+        help="where the service's JSON log lines go (its cost is the service's: one per email)",
+    )
     args = parser.parse_args()
     base = Settings.from_env(os.environ)
+    # As the service logs (JSON, redacted), not to the terminal.
+    log_file = args.log.open("a", encoding="utf-8")
+    logs.configure(fmt="json", stream=log_file)
     baseline = args.baseline_members or max(1, args.members // 20)
     print(f"load average at start: {_load()}", flush=True)
     name, url = await _scratch(base)
     try:
-        await run(replace(base, database_url=url), args.members, baseline, args.bare, args.maildir)
+        await run(
+            replace(base, database_url=url),
+            args.members,
+            baseline,
+            args.bare,
+            args.maildir,
+            args.senders,
+            args.connections,
+        )
     finally:
         await _drop(base, name)
 

@@ -571,11 +571,24 @@ class Runner:
             for claimed, item, outcome in entries:
                 await self.record(claimed, item, outcome)
             return
+        done = 0
         for d, (_, _, outcome) in zip(decisions, entries, strict=True):
-            if d.claim.key in mine:
-                self._settled(d, outcome)
-            else:
+            if d.claim.key not in mine:
                 log.warning("delivery lease lost", kind=self.table.kind, id=str(d.claim.key))
+            elif d.state == self.table.done and d.claim.attempt == 1:
+                self.done += 1
+                done += 1
+            else:
+                self._settled(d, outcome)
+        if done:
+            # Deliveries done at the first attempt, the bulk of a daily run: one
+            # line for the group, counted (a JSON line through the redacting
+            # processors cost ~0.35 ms, about as much as composing a digest,
+            # and each id in it ~0.08 ms more); each row says itself that it
+            # was done, and when. Anything else (a retry, a failure, a
+            # cancellation, a success after retries) keeps its own line with
+            # its id, its reason and the server's reply.
+            log.info("deliveries settled", kind=self.table.kind, state=self.table.done, count=done)
 
     async def record(self, claimed: Claim, item: Any, outcome: Outcome) -> None:
         """One outcome in its own transaction."""

@@ -278,8 +278,10 @@ class _Parts:
     unsubscribe: str
     language: Language
     boundary: str
-    text: str
-    html: str
+    # Compiled (``_compile``): the text with, for ``_wire``, its lines that are
+    # the same for every member already encoded.
+    text: _Body
+    html: _Body
 
 
 def _prepare(
@@ -342,8 +344,8 @@ def _message(parts: _Parts) -> EmailMessage:
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "OOF, AutoReply"
-    msg.set_content(parts.text, subtype="plain", cte="quoted-printable")
-    msg.add_alternative(parts.html, subtype="html", cte="quoted-printable")
+    msg.set_content(_text(parts.text), subtype="plain", cte="quoted-printable")
+    msg.add_alternative(_text(parts.html), subtype="html", cte="quoted-printable")
     msg.set_boundary(parts.boundary)
     # After the content: set_content clears every Content-* header.
     msg["Content-Language"] = parts.language
@@ -387,12 +389,12 @@ def _wire(parts: _Parts) -> bytes:
             boundary,
             b'\r\nContent-Type: text/plain; charset="utf-8"\r\n'
             b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-            _quoted_printable(parts.text),
+            _encode(parts.text),
             b"\r\n--",
             boundary,
             b'\r\nContent-Type: text/html; charset="utf-8"\r\n'
             b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-            _quoted_printable(parts.html),
+            _encode(parts.html),
             b"\r\n--",
             boundary,
             b"--\r\n",
@@ -431,15 +433,105 @@ def _subject_line(subject: str) -> str:
 # (the first name and the signed links), cached by everything else they print,
 # and the stand-ins are then replaced by the member's values, escaped as the
 # templates would have escaped them. The stand-ins carry a per-process random
-# part so no company text can contain one.
+# part so no company text can contain one. Each is ``https://<random>.invalid/
+# <key>~``: a member link's or a job link's number, "n" for the first name,
+# "c0".."c3" for a card's own links, "s<i>" for a digest's i-th card.
 _STANDIN = secrets.token_hex(12)
-_NAME = f"N{_STANDIN}"
-_STANDINS = re.compile(rf"https://{_STANDIN}\.invalid/[0-9]+|{_NAME}")
+_STANDINS = re.compile(rf"https://{_STANDIN}\.invalid/([a-z]?[0-9]*)~")
 _RENDERED_BODIES = 2048  # bodies kept (two formats); a bound, since keys hold company text
 
 
+def _standin(key: str) -> str:
+    return f"https://{_STANDIN}.invalid/{key}~"
+
+
 def _standin_link(i: int) -> str:
-    return f"https://{_STANDIN}.invalid/{i}"
+    return _standin(str(i))
+
+
+_NAME = _standin("n")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Key:
+    """Where a member's value goes in a compiled body."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Lines:
+    """Whole lines of a body that are the same for every member: their text
+    and, encoded once, their quoted-printable form."""
+
+    text: str
+    encoded: bytes
+
+
+_Segment = str | _Lines | _Key
+# A body, compiled: literal text, whole lines already encoded, and the places
+# of the member's values. Filled, only ``str`` and ``_Lines`` remain.
+_Body = tuple[_Segment, ...]
+
+
+def _compile(text: str) -> _Body:
+    """``text`` split at its stand-ins, each run of whole lines between two of
+    them encoded once. Quoted-printable works line by line (a line's encoding
+    depends on that line alone), so a body's encoding is its lines' encodings
+    put together: only the lines that hold a member's value are encoded per
+    member (``_encode``)."""
+    parts = _STANDINS.split(text)
+    body: list[_Segment] = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            body.append(_Key(part))
+        elif "\r" in part or part.count("\n") < 2:
+            # No whole line here (or a carriage return, which the encoder
+            # reads with its neighbours): encoded with the member's values.
+            if part:
+                body.append(part)
+        else:
+            first, last = part.index("\n") + 1, part.rindex("\n") + 1
+            body += [part[:first], _Lines(part[first:last], _quoted_printable(part[first:last]))]
+            if last < len(part):
+                body.append(part[last:])
+    return tuple(body)
+
+
+def _fill(body: _Body, values: Mapping[str, str | _Body]) -> _Body:
+    """The member's values in their places (a card's body inlined)."""
+    filled: list[_Segment] = []
+    for segment in body:
+        if isinstance(segment, _Key):
+            value = values[segment.name]
+            if isinstance(value, str):
+                filled.append(value)
+            else:
+                filled += value
+        else:
+            filled.append(segment)
+    return tuple(filled)
+
+
+def _text(body: _Body) -> str:
+    return "".join(s.text if isinstance(s, _Lines) else s for s in body if not isinstance(s, _Key))
+
+
+def _encode(body: _Body) -> bytes:
+    """``_quoted_printable(_text(body))``, encoding only what was not encoded before."""
+    out: list[bytes] = []
+    line: list[str] = []
+    for segment in body:
+        if isinstance(segment, _Lines):
+            if line:  # ends at a line break: a _Lines run starts a line
+                out.append(_quoted_printable("".join(line)))
+                line = []
+            out.append(segment.encoded)
+        elif isinstance(segment, str):
+            line.append(segment)
+    if line or not out:
+        out.append(_quoted_printable("".join(line)))
+    return b"".join(out)
 
 
 def _bodies(
@@ -450,29 +542,46 @@ def _bodies(
     links: MemberLinks,
     local_day: date,
     subject: str,
-) -> tuple[str, str]:
+) -> tuple[_Body, _Body]:
     name = clean_inline(recipient.first_name, limit=60)
-    real = [_link(links.pause), _link(links.preferences), _link(links.unsubscribe)]
-    for job in jobs:
-        real += [_link(job.links.interested), _link(job.links.not_for_me), _link(job.links.forward)]
-        # A job without an opening page prints no such link (its stand-in is never printed).
-        real.append(_link(job.links.opening) if job.links.opening else "")
-    shape = _Shape(
-        kind,
-        language,
-        bool(name),
-        local_day,
-        subject,
-        tuple(map(_job_key, jobs)),
-        tuple(bool(job.links.opening) for job in jobs),
-    )
-    values = {_standin_link(i): value for i, value in enumerate(real)}
+    member = {"0": _link(links.pause), "1": _link(links.preferences), "2": _link(links.unsubscribe)}
     if name:
-        values[_NAME] = name
-    escaped = {standin: str(escape(value)) for standin, value in values.items()}
-    text = _STANDINS.sub(lambda m: values[m.group()], _render_shape("txt", shape))
-    html = _STANDINS.sub(lambda m: escaped[m.group()], _render_shape("html", shape))
-    return text, html
+        member["n"] = name
+    job_links = [
+        [
+            _link(job.links.interested),
+            _link(job.links.not_for_me),
+            _link(job.links.forward),
+            # A job without an opening page prints no such link (its stand-in is never printed).
+            _link(job.links.opening) if job.links.opening else "",
+        ]
+        for job in jobs
+    ]
+    keys = tuple(map(_job_key, jobs))
+    openings = tuple(bool(job.links.opening) for job in jobs)
+    bodies: list[_Body] = []
+    for fmt in ("txt", "html"):
+        html = fmt == "html"
+        values: dict[str, str | _Body] = {
+            k: str(escape(v)) if html else v for k, v in member.items()
+        }
+        if kind == "instant":
+            shape = _Shape(kind, language, bool(name), local_day, subject, keys, openings)
+            for i, value in enumerate(job_links[0]):
+                values[str(3 + i)] = str(escape(value)) if html else value
+            bodies.append(_fill(_render_shape(fmt, shape), values))
+            continue
+        # A digest's combination of openings seldom repeats, but its frame
+        # (everything around the cards) and its cards do: the frame is
+        # rendered once per kind, language, day, greeting and number of
+        # cards, each card once per opening and language, and each is
+        # personalised apart.
+        for i, (key, has, own) in enumerate(zip(keys, openings, job_links, strict=True)):
+            card = {f"c{j}": str(escape(v)) if html else v for j, v in enumerate(own)}
+            values[f"s{i}"] = _fill(_standin_card(fmt, language, key, has), card)
+        frame = _digest_frame(fmt, kind, language, bool(name), local_day, subject, len(jobs))
+        bodies.append(_fill(frame, values))
+    return bodies[0], bodies[1]
 
 
 # What a job card prints, but its links: title, company, city, posted on, and
@@ -482,7 +591,7 @@ _JobKey = tuple[object, object, object, date | None, str]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Shape:
-    """Everything a body prints but the member's first name and links."""
+    """Everything an instant email's body prints but the member's first name and links."""
 
     kind: str
     language: Language
@@ -501,7 +610,7 @@ def _job_key(job: Job) -> _JobKey:
 
 
 @functools.lru_cache(maxsize=_RENDERED_BODIES)
-def _render_shape(fmt: Literal["txt", "html"], shape: _Shape) -> str:
+def _render_shape(fmt: Literal["txt", "html"], shape: _Shape) -> _Body:
     count = 3 + _JOB_LINKS * len(shape.jobs)
     context = _context(
         shape.kind,
@@ -513,27 +622,50 @@ def _render_shape(fmt: Literal["txt", "html"], shape: _Shape) -> str:
         shape.local_day,
         shape.subject,
     )
-    if shape.kind != "instant":
-        # A digest's shape seldom repeats, its cards do: each rendered once
-        # per opening, language and place in the digest (its links' stand-ins).
-        for i, (job, key, has) in enumerate(
-            zip(context["jobs"], shape.jobs, shape.openings, strict=True)
-        ):
-            job["card"] = _standin_card(fmt, shape.language, key, has, i)
-    return _render(fmt, shape.kind, shape.language, context)
+    return _compile(_render(fmt, shape.kind, shape.language, context))
+
+
+_FRAMES = 256  # kinds x languages x days x greetings x card counts: a few a day
+
+
+@functools.lru_cache(maxsize=_FRAMES)
+def _digest_frame(
+    fmt: Literal["txt", "html"],
+    kind: str,
+    language: Language,
+    named: bool,
+    local_day: date,
+    subject: str,
+    cards: int,
+) -> _Body:
+    """A digest's body with a stand-in for each card: nothing in it came from a company."""
+    context = _context(
+        kind,
+        language,
+        _NAME if named else "",
+        [{} for _ in range(cards)],
+        [_standin_link(i) for i in range(3 + _JOB_LINKS * cards)],
+        (False,) * cards,
+        local_day,
+        subject,
+    )
+    for i, job in enumerate(context["jobs"]):
+        # Printed as it is, escaped or not (letters, digits and URL punctuation).
+        job["card"] = _standin(f"s{i}")
+    return _compile(_render(fmt, kind, language, context))
 
 
 _RENDERED_CARDS = 4096  # a bound, since keys hold company text
+# A card's own links, whatever its place in the digest.
+_CARD_LINKS = [_standin(f"c{j}") for j in range(4)]  # interested, not for me, forward, opening
 
 
 @functools.lru_cache(maxsize=_RENDERED_CARDS)
 def _standin_card(
-    fmt: Literal["txt", "html"], language: Language, job: _JobKey, has_opening: bool, place: int
-) -> str:
-    first = 3 + _JOB_LINKS * place
-    links = [_standin_link(first + j) for j in range(_JOB_LINKS)]
-    texts = {**_job_text(*job, language), "links": _job_links(links, has_opening)}
-    return _card(fmt, language, texts)
+    fmt: Literal["txt", "html"], language: Language, job: _JobKey, has_opening: bool
+) -> _Body:
+    texts = {**_job_text(*job, language), "links": _job_links(_CARD_LINKS, has_opening)}
+    return _compile(str(_card(fmt, language, texts)))
 
 
 def _card(fmt: Literal["txt", "html"], language: Language, job: dict[str, Any]) -> str:

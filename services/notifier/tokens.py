@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import hashlib
 import hmac
 import re
@@ -147,7 +148,18 @@ def verify(
 
 
 def _tag(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, _CONTEXT + body, hashlib.sha256).digest()[:_TAG_BYTES]
+    # HMAC-SHA256 over the context and the body. The key's HMAC state, with
+    # the context already in it, is made once per key and copied for each
+    # tag: a digest signs some twenty links, and setting up an HMAC key is
+    # most of signing a short body.
+    signer = _signer(key).copy()
+    signer.update(body)
+    return signer.digest()[:_TAG_BYTES]
+
+
+@functools.lru_cache(maxsize=16)  # the live keys: a handful (keys rotate by configuration)
+def _signer(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, _CONTEXT, hashlib.sha256)
 
 
 def _keys(secret: bytes | Sequence[bytes]) -> list[bytes]:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import structlog
 
 from services.notifier import handlers
 from services.notifier.sender import DUE_CHANNEL, Dispatcher
@@ -180,10 +181,21 @@ async def test_an_smtp_refusal_in_the_middle_of_a_batch_changes_only_its_email(p
     # One window wide enough for all: they are claimed, sent and recorded together.
     dispatcher = Dispatcher(pool, settings, senders=len(members), connections=4)
     try:
-        assert await dispatcher.send_due() == len(members)
+        with structlog.testing.capture_logs() as logged:
+            assert await dispatcher.send_due() == len(members)
     finally:
         await dispatcher.close()
     good = {m: a for m, a in members.items() if m not in ("mid-refused", "mid-busy")}
+    # The emails sent at the first attempt are counted in their group's line;
+    # the refusal and the deferral each keep their own line, with their reason.
+    events = Counter(e["event"] for e in logged)
+    assert sum(e["count"] for e in logged if e["event"] == "deliveries settled") == len(good)
+    alone = {(e["event"], e["reason"]) for e in logged if e["event"].startswith("delivery ")}
+    assert alone == {
+        ("delivery settled", "smtp refused"),
+        ("delivery retried later", "smtp deferred"),
+    }
+    assert events["delivery settled"] == events["delivery retried later"] == 1
     await box.wait_for(len(good))
     assert sorted(r for mail in box.mails() for r in mail.rcpt_to) == sorted(good.values())
     rows = {

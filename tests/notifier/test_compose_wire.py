@@ -249,3 +249,49 @@ def test_an_unusable_address_builds_nothing_on_the_fast_path():
     )
     with pytest.raises(compose.InvalidAddress):
         instant_bytes(job=job, **args)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=emails(), second=emails(), shown=st.lists(jobs(), min_size=2, max_size=5))
+def test_a_card_kept_from_one_digest_gets_its_own_place_and_links_in_another(first, second, shown):
+    # Cards and frames are kept between digests: the same openings in the
+    # reverse order, for another member, must still carry that member's links
+    # for each card's new place, and the other member's greeting.
+    second["recipient"] = Recipient(
+        address="other@example.org",
+        language=first["recipient"].language,
+        timezone=first["recipient"].timezone,
+        first_name=second["recipient"].first_name,
+    )
+    digest_bytes(jobs=shown, period="daily", **first)
+    reordered = shown[::-1]
+    fast = digest_bytes(jobs=reordered, period="daily", **second)
+    text, html = rendered_directly("daily", second, reordered)
+    assert bodies(fast) == [text, html]
+
+
+# Lines as templates print them: words, spaces and tabs (at the ends too),
+# "=", dots, non-ASCII, long runs; empty lines; and lines with no break.
+LINE_TEXT = st.text(
+    alphabet=st.sampled_from(["a", "Z", " ", "\t", "=", ".", "é", "—", "\r", "0", "<", '"']),
+    max_size=180,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pieces=st.lists(st.tuples(LINE_TEXT, st.booleans()), min_size=1, max_size=12),
+    values=st.lists(LINE_TEXT, min_size=12, max_size=12),
+)
+def test_a_body_encoded_in_pieces_is_the_body_encoded_whole(pieces, values):
+    # _compile encodes the lines that are the same for every member once;
+    # _encode encodes the rest per member: together they must be exactly
+    # the quoted-printable of the whole text, soft line breaks included.
+    text, filled = "", {}
+    for i, (piece, newline) in enumerate(pieces):
+        text += piece + ("\n" if newline else "") + compose._standin(str(i))
+        filled[str(i)] = values[i]
+    body = compose._fill(compose._compile(text), filled)
+    whole = compose._text(body)
+    assert whole == "".join(p + ("\n" if n else "") + values[i] for i, (p, n) in enumerate(pieces))
+    assert compose._encode(body) == compose._quoted_printable(whole)

@@ -149,3 +149,15 @@ def test_action_codes_are_stable():
         "NEVER": 7,
         "OPENING": 8,
     }
+
+
+def test_a_token_is_spelled_as_links_already_mailed_were():
+    # Links in mails already sent must keep verifying: the tag is HMAC-SHA256
+    # over the context and body, truncated, whatever call computes it. This
+    # token was issued by the code before the key's HMAC state was kept per key.
+    issued = issue(
+        KEY, Action.INTERESTED, SUBJECT, 60 * DAY, now=datetime(2026, 11, 30, tzinfo=UTC)
+    )
+    assert issued == "AQKNPB8OWntMLZ4fChssPU5fAAAAAGtb1oAcFTKdpQ7VQDTqtN7QTb2R"
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    assert verify(KEY, issued, Action.INTERESTED, at) == SUBJECT
