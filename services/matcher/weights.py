@@ -16,6 +16,10 @@ class Weights:
     # A free title resolves to a taxonomy title when their token-sorted similarity
     # reaches this and every word of each finds a partner in the other (typos are
     # absorbed, a different head noun or qualifier is not).
+    # Every route to a role scores on this scale, at least this: a linked or
+    # profile role scores resolve_min + (100 - resolve_min) * link score
+    # (``TitleMatcher._linked_score``), so a fit's title score never falls
+    # below a resolved fit's and the matcher tells whom the rule says fits.
     resolve_min: float = 85.0
     # Resolved roles within this many points of the best one are kept too, so
     # "segretaria" resolves to its role only, not to every role with a close title.
