@@ -225,7 +225,7 @@ _ENDINGS: dict[str, tuple[str, ...]] = {
         "etto",
         "etta",
     ),
-    "sv": ("are", "ör", "erska", "ska", "ande", "chef", "ledare", "man"),
+    "sv": ("are", "ör", "erska", "ska", "ande", "chef", "ledare", "man", "ansvarig"),
 }
 _SWEDISH_LETTERS = frozenset("åäö")
 
@@ -249,6 +249,12 @@ def _language_evidence(tokens: list[str], lang: str) -> tuple[int, int, float, i
             count += 1
             distinct += 1 / len(knowing)
             own += lang != "en" and "en" not in knowing
+        elif not knowing and lang == "sv" and len(split_compound(token)) > 1:
+            # a compound no dictionary lists but Swedish words make up
+            # ("storkundsansvarig", "hästtandläkare") is Swedish
+            count += 1
+            distinct += 1
+            own += 1
         if token.endswith(_ENDINGS.get(lang, ())) or (
             lang == "sv" and _SWEDISH_LETTERS & set(token)
         ):
@@ -302,7 +308,8 @@ def masculine(word: str) -> str:
 @functools.lru_cache(maxsize=200_000)
 def split_compound(word: str) -> tuple[str, ...]:
     """A Swedish compound (lowercased, accents on) as its folded lemmas, head
-    last; the word's own lemma when no split into known words exists.
+    last; the word's own lemma when no split into known words (or, for the
+    first part, into a compound of them) exists.
     Linking "s" and a dropped final "a"/"e" are allowed ("ledningsassistent",
     "skolreceptionist")."""
     if len(word) >= 8:
@@ -312,7 +319,11 @@ def split_compound(word: str) -> tuple[str, ...]:
                 continue
             stems = (left, left[:-1] if left.endswith("s") else "", left + "a", left + "e")
             for stem in stems:
-                if len(stem) >= 3 and simplemma.is_known(stem, "sv"):
+                # the first part may itself be a compound no list has
+                # ("storkunds|ansvarig" = stor + kund + ansvarig)
+                if len(stem) >= 3 and (
+                    simplemma.is_known(stem, "sv") or len(split_compound(stem)) > 1
+                ):
                     return (*split_compound(stem), lemma(right, "sv"))
     return (lemma(word, "sv"),)
 

@@ -96,3 +96,19 @@ _WORDS = st.sampled_from(
 def test_the_guess_does_not_depend_on_word_order(words):
     assert guess_language(words) == guess_language(words[::-1])
     assert guess_language(words) in ("en", "it", "sv")
+
+
+@pytest.mark.parametrize(
+    ("title", "parts"),
+    [
+        # a first part that is itself a compound no word list has
+        ("storkundsansvarig", ("stor", "kund", "ansvarig")),
+        ("kontorsmaskinsreparatör", ("kontor", "maskin", "reparator")),
+        ("lönehandläggare", ("lon", "handlaggare")),
+    ],
+)
+def test_a_swedish_compound_of_compounds_splits_and_is_read_as_swedish(title, parts):
+    terms = analyze(title)
+    assert terms.lang == "sv"
+    assert terms.terms[1:] == parts
+    assert terms.head == parts[-1]
