@@ -107,6 +107,18 @@ ABBREVIATIONS: dict[str, str] = {
     "gp": "general practitioner",
     "it": "information technology",
 }
+# The language each expansion is written in (English unless listed).
+EXPANSION_LANG: dict[str, str] = {
+    word: lang
+    for lang, abbreviations in (("sv", ("vd",)), ("it", ("ad", "cda")))
+    for abbreviation in abbreviations
+    for word in ABBREVIATIONS[abbreviation].split()
+} | {
+    word: "en"
+    for abbreviation, words in ABBREVIATIONS.items()
+    if abbreviation not in ("vd", "ad", "cda")
+    for word in words.split()
+}
 # "C-level", "c-suite": the executives as a group.
 _C_LEVEL = re.compile(r"\bc\s*-?\s*(?:level|suite)\b")
 # A member's or an ad's "to the X" naming the executive served: the title's head
@@ -185,15 +197,78 @@ def strip_boilerplate(title: str) -> str:
     return " ".join(_fold_word(w) for w in _words(title))
 
 
+# Endings that say a word's language when the dictionaries cannot: a word
+# every one of them knows ("barista", "manager") or none does (a typo, a rare
+# trade). Italian heads end in a vowel ("responsabile", "direttore",
+# "giornalista", "consulente", "segretaria"); Swedish ones in -are, -ör,
+# -erska, -ent or -ist with å, ä, ö about. English is what is left.
+_ENDINGS: dict[str, tuple[str, ...]] = {
+    "it": (
+        "ile",
+        "ore",
+        "ista",
+        "ente",
+        "ante",
+        "trice",
+        "zione",
+        "ario",
+        "aria",
+        "iere",
+        "iera",
+        "ico",
+        "ica",
+        "ato",
+        "ata",
+        "ale",
+        "ino",
+        "ina",
+        "etto",
+        "etta",
+    ),
+    "sv": ("are", "ör", "erska", "ska", "ande", "chef", "ledare", "man", "ansvarig"),
+}
+_SWEDISH_LETTERS = frozenset("åäö")
+
+
+@functools.lru_cache(maxsize=200_000)
+def _knowing(token: str) -> tuple[str, ...]:
+    """The languages whose dictionary knows a word."""
+    return tuple(lang for lang in LANGS if simplemma.is_known(token, lang))
+
+
+def _language_evidence(tokens: list[str], lang: str) -> tuple[int, int, float, int]:
+    """How much ``tokens`` look like ``lang``, most telling first: its words
+    English does not know (ads borrow English words, English titles borrow
+    none: "Responsabile front office" is Italian, "Marketing-assistent"
+    Swedish); the words it knows; the same with each word counting 1/n when n
+    languages know it; and the words with one of its endings or letters."""
+    own, count, distinct, endings = 0, 0, 0.0, 0
+    for token in tokens:
+        knowing = _knowing(token)
+        if lang in knowing:
+            count += 1
+            distinct += 1 / len(knowing)
+            own += lang != "en" and "en" not in knowing
+        elif not knowing and lang == "sv" and len(split_compound(token)) > 1:
+            # a compound no dictionary lists but Swedish words make up
+            # ("storkundsansvarig", "hästtandläkare") is Swedish
+            count += 1
+            distinct += 1
+            own += 1
+        if token.endswith(_ENDINGS.get(lang, ())) or (
+            lang == "sv" and _SWEDISH_LETTERS & set(token)
+        ):
+            endings += 1
+    return own, count, round(distinct, 6), endings
+
+
 def guess_language(tokens: list[str]) -> str:
-    """The language knowing most of the tokens (English on a tie: it is the
-    language of borrowed titles in Italian and Swedish ads)."""
-    best, best_count = "en", 0
-    for lang in ("en", "it", "sv"):
-        count = sum(1 for t in tokens if simplemma.is_known(t, lang))
-        if count > best_count:
-            best, best_count = lang, count
-    return best
+    """The language of a title's words (``_language_evidence``), English when
+    nothing tells them apart: it is the language of borrowed titles in
+    Italian and Swedish ads. So "Responsabile marketing" is Italian and read
+    head first, although "marketing" is an English (and Swedish) word."""
+    evidence = {lang: _language_evidence(tokens, lang) for lang in ("en", "it", "sv")}
+    return max(evidence, key=lambda lang: evidence[lang])  # first of a tie: English
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -233,7 +308,8 @@ def masculine(word: str) -> str:
 @functools.lru_cache(maxsize=200_000)
 def split_compound(word: str) -> tuple[str, ...]:
     """A Swedish compound (lowercased, accents on) as its folded lemmas, head
-    last; the word's own lemma when no split into known words exists.
+    last; the word's own lemma when no split into known words (or, for the
+    first part, into a compound of them) exists.
     Linking "s" and a dropped final "a"/"e" are allowed ("ledningsassistent",
     "skolreceptionist")."""
     if len(word) >= 8:
@@ -243,7 +319,11 @@ def split_compound(word: str) -> tuple[str, ...]:
                 continue
             stems = (left, left[:-1] if left.endswith("s") else "", left + "a", left + "e")
             for stem in stems:
-                if len(stem) >= 3 and simplemma.is_known(stem, "sv"):
+                # the first part may itself be a compound no list has
+                # ("storkunds|ansvarig" = stor + kund + ansvarig)
+                if len(stem) >= 3 and (
+                    simplemma.is_known(stem, "sv") or len(split_compound(stem)) > 1
+                ):
                     return (*split_compound(stem), lemma(right, "sv"))
     return (lemma(word, "sv"),)
 
@@ -308,6 +388,7 @@ def analyze(title: str, lang: str | None = None) -> TitleTerms:
     named = len(_words(title.split(",", 1)[0])) if "," in title else len(raw)
     named = named or len(raw)
     words: list[str] = []
+    expanded: set[int] = set()  # positions in ``words`` of abbreviations' expansions
     for at, token in enumerate(raw):
         if at == named:
             named_words = len(words)
@@ -319,12 +400,15 @@ def analyze(title: str, lang: str | None = None) -> TitleTerms:
         if len(raw) > 1 and (token == "it" or token in _EXECUTIVE_MODIFIERS):  # noqa: S105
             expansion = None
         if expansion:
+            expanded.update(range(len(words), len(words) + len(expansion.split())))
             words.extend(expansion.split())
     if named >= len(raw):
         named_words = len(words)
     if not words:
         return TitleTerms(text, (), None, lang or "en")
-    language = lang or guess_language(words)
+    # The title's own words say its language, not the expansions of its
+    # abbreviations ("Responsabile HR" is Italian, "human resources" is not).
+    language = lang or guess_language(raw)
     words, head_span = _executive_tail(words, language)
     head_span = min(head_span, named_words)
     head_at = _head_index([_fold_word(w) for w in words[:head_span]], language)
@@ -333,7 +417,8 @@ def analyze(title: str, lang: str | None = None) -> TitleTerms:
     for i, word in enumerate(words):
         if _fold_word(word) in _STOPWORDS and i != head_at:
             continue
-        base = lemma(word, language)
+        # An expansion is lemmatised in its own language, whatever the title's.
+        base = lemma(word, EXPANSION_LANG.get(word, language) if i in expanded else language)
         # Only the title's own modifiers say whose assistant: in "assistant
         # to the executive chef" the executive is the chef's.
         if i != head_at and i < head_span and base in _EXECUTIVE_MODIFIERS:

@@ -420,11 +420,25 @@ class TitleMatcher:
             return self._with_profile(title, {})
         floor = links[0].score - self.weights.link_margin
         found = {
-            link.uri: ResolvedRole(link.uri, round(link.score * 100, 1), "link")
+            link.uri: ResolvedRole(link.uri, self._linked_score(link.score), "link")
             for link in links
             if link.score >= floor
         }
         return self._with_profile(title, found) if self._imported_only(found) else found
+
+    def _linked_score(self, link_score: float) -> float:
+        """A linked role's score on the resolution scale: ``resolve_min`` for a
+        link score of 0, 100 for 1.
+
+        Whatever the route (resolved, qualified, linked, profile), a role a
+        title resolves to scores at least ``resolve_min``, so ``decide``'s
+        score of a fit is at least ``min_role_affinity * resolve_min`` and the
+        matcher's title component agrees with the fit: a role reached only by
+        the linker once kept its link score (0.3-0.6) and fell below the
+        match threshold although ``titles similarity`` said fit. The link
+        score still orders the linked roles among themselves."""
+        share = min(max(link_score, 0.0), 1.0)
+        return round(self.weights.resolve_min + (100.0 - self.weights.resolve_min) * share, 1)
 
     def _imported_only(self, found: Mapping[str, ResolvedRole]) -> bool:
         return self._imported and all(
@@ -466,7 +480,7 @@ class TitleMatcher:
             if self.taxonomy.roles[link.uri].source == "project":
                 continue
             if not needs_head or self.linker.names_head(title, link.uri):
-                out[link.uri] = ResolvedRole(link.uri, round(link.score * 100, 1), "profile")
+                out[link.uri] = ResolvedRole(link.uri, self._linked_score(link.score), "profile")
         return out
 
     def _resolve_key(self, key: str) -> dict[str, ResolvedRole]:

@@ -2,6 +2,7 @@ import dataclasses
 import json
 
 import pytest
+from hypothesis import given, settings
 
 from services.matcher.scoring import (
     DEFAULT_WEIGHTS,
@@ -12,7 +13,9 @@ from services.matcher.scoring import (
     score_member,
     seniority_level,
 )
+from services.matcher.tools import similarity_lines
 from tests.matcher.factories import member, posting
+from tests.matcher.test_titles import _TITLES, _with_imports
 
 
 def test_a_good_fit_matches_with_a_structured_explanation():
@@ -174,3 +177,45 @@ def test_a_linked_title_reaches_its_own_occupation_and_nobody_else():
         result = score_member(ad, member(desired_roles=(other,)), matcher=matcher)
         assert isinstance(result, Exclusion), other
         assert result.rule == "title"
+
+
+# --- one decision for "these titles fit" (issue 13, session 6) ------------------------------
+
+
+def _neutral(title: str) -> dict[str, object]:
+    # Title and place only: the title decides whether the score clears the threshold.
+    return {"title": title, "skills": (), "languages_nice": (), "seniority": None}
+
+
+@pytest.mark.parametrize(
+    ("ad", "mine"),
+    [
+        # neither title is an occupation's title: both reach the sergeant
+        # only through their link profiles
+        ("sergente istruttore di fanteria", "Army Sergeant"),
+        ("Sergeant instructor", "sergente istruttore di fanteria"),
+        ("idraulico manutentore", "VVS-montör"),
+    ],
+)
+def test_titles_that_fit_through_their_profiles_reach_the_member(ad, mine):
+    matcher = _with_imports()
+    assert matcher.compare(ad, mine).match
+    result = score_member(posting(**_neutral(ad)), member(desired_roles=(mine,)), matcher=matcher)
+    assert isinstance(result, Match)
+    # a fit's title component is never below a resolved title's weakest fit
+    floor = DEFAULT_WEIGHTS.min_role_affinity * DEFAULT_WEIGHTS.resolve_min / 100
+    assert result.explanation["components"]["title"] >= floor
+    sibling = score_member(
+        posting(**_neutral(ad)), member(desired_roles=("caporale istruttore",)), matcher=matcher
+    )
+    assert isinstance(sibling, Exclusion)
+    assert sibling.rule == "title"
+
+
+@settings(max_examples=200, deadline=None)
+@given(ad=_TITLES, mine=_TITLES)
+def test_the_matcher_reaches_a_member_exactly_when_titles_similarity_says_fit(ad, mine):
+    matcher = _with_imports()
+    (said,) = similarity_lines([f"{ad}\t{mine}"], matcher)
+    result = score_member(posting(**_neutral(ad)), member(desired_roles=(mine,)), matcher=matcher)
+    assert said["match"] == isinstance(result, Match), (said, result)

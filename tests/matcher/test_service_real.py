@@ -453,6 +453,37 @@ async def test_a_taxonomy_import_reaches_the_running_matcher_at_its_next_message
     assert "esco:test-lighthouse-keeper" in matcher.live.matcher.taxonomy.roles
 
 
+async def test_a_title_outside_the_roles_reaches_the_members_of_its_occupation_and_nobody_else(
+    matcher: Matcher,
+):
+    # Imported occupations as ``taxonomy import-esco`` stores them: a sergeant
+    # beside its sibling the corporal, and a plumber.
+    from tests.matcher.test_titles import _IMPORTED
+
+    async with matcher.pool.acquire() as conn, conn.transaction():
+        await store_taxonomy(conn, default_taxonomy().extended(new_roles=_IMPORTED))
+    for member_id, title in (
+        ("m-sergeant", "Army Sergeant"),
+        ("m-sergente", "Sergente maggiore"),
+        ("m-corporal", "Lance Corporal"),
+        ("m-plumber", "Plumber"),
+        ("m-ea", "Executive Assistant"),
+    ):
+        # in the posting's region, not its city: the title has to carry the score
+        await matcher.send(member(member_id, desired_roles=(title,), cities=("Monza",)))
+    # No role has this title: the linker reads it as the sergeant's, and
+    # ``titles similarity`` says so too.
+    ad = "Sergente istruttore di fanteria"
+    assert matcher.live.matcher.resolution(ad).roles[0].via == "profile"
+    assert matcher.live.matcher.compare(ad, "Army Sergeant").match
+    await matcher.send(job("p-army", title=ad))
+
+    found = of(await matcher.events(), "match.found")
+    assert set(found) == {"m-sergeant", "m-sergente"}
+    for event in found.values():
+        assert event.payload(MatchFound).explanation["title"]["posting_role"] == "esco:0310.1"
+
+
 # --- "not for me": from the notifier's outbox to the member's later matches ----------------
 
 
