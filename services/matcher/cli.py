@@ -208,8 +208,9 @@ def _link(args: argparse.Namespace) -> int:
         raise CommandError("BadEsco", f"{directory}: no concept has a label", EXIT_DATA)
     try:
         # the packaged embeddings, unless switched off (lexical ranking then);
-        # the labels' vectors are cached under var/embeddings
-        vectors = embeddings.label_vectors(esco.preferred_labels(directory))
+        # every label is embedded (as evaluated): minutes of CPU for a whole
+        # export the first time, then read from the cache in var/embeddings
+        vectors = embeddings.label_vectors([label for c in concepts for _, label in c.labels])
     except SettingsError as exc:
         raise CommandError("BadSettings", str(exc), EXIT_CONFIG) from None
     linker = Linker(concepts, vectors)

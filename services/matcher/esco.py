@@ -221,15 +221,3 @@ def read_concepts(directory: Path) -> list[Concept]:
                         if (lang, form) not in bucket:
                             bucket.append((lang, form))
     return [Concept(uri, tuple(found)) for uri, found in labels.items() if found]
-
-
-def preferred_labels(directory: Path) -> list[str]:
-    """Every concept's preferred label (each gender form) in every language of
-    ``directory``: what the linker embeds, one name per concept and language
-    (its other labels are ranked lexically)."""
-    found: list[str] = []
-    for path in sorted(directory.glob("occupations_*.csv")):
-        for row in read_occupations(path):
-            for label in split_cell(row.get("preferredLabel")):
-                found.extend(split_gender(label))
-    return found
