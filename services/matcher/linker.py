@@ -19,8 +19,11 @@ title is scored against the labels sharing a term with it:
   within a couple of edits;
 - a little character similarity of the whole strings breaks ties.
 
-A concept scores as its best label. Nothing here reads files: ``esco.py``
-parses the export, the CLI and the matcher build one ``Linker`` and reuse it.
+A concept scores as its best label. Given label embeddings (``embeddings.py``,
+the packaged e5 model), a ranking fuses in the title's best cosine with each
+concept's labels (``fuse``); the strict link the matcher uses never does.
+Nothing here reads files: ``esco.py`` parses the export, the CLI and the
+matcher build one ``Linker`` and reuse it.
 """
 
 from __future__ import annotations
@@ -174,9 +177,9 @@ class Linker:
         self._embedded: tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], list[str]] | None
         self._embedded = None
         if vectors is not None:
-            # The labels the vectors hold (for ESCO, each concept's preferred
-            # labels: its name in each language), as written (not folded: the
-            # model reads accents and case), for a max per concept.
+            # The labels the vectors hold (every label, as `titles link` and
+            # the evaluation embed them), as written (not folded: the model
+            # reads accents and case), for a max per concept.
             rows = [
                 (i, lang, label)
                 for i, c in enumerate(self.concepts)
