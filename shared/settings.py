@@ -234,6 +234,14 @@ VARIABLES: tuple[Variable, ...] = (
         "Notifier's operator port (`/metrics`, `/readyz`, `/healthz`).",
     ),
     Variable(
+        "title_embeddings",
+        _choice("on", "off"),
+        "on",
+        "`on`: ranking a title against ESCO (`titles link`) fuses the packaged "
+        "multilingual-e5-small embeddings with the lexical score (lexical alone "
+        "when `off`, or when the model cannot load).",
+    ),
+    Variable(
         "console_host",
         _text,
         "127.0.0.1",
@@ -465,6 +473,7 @@ class Settings:
     ingest_operator_port: int
     matcher_operator_port: int
     notifier_operator_port: int
+    title_embeddings: str
     console_host: str
     console_port: int
     console_public_url: str
@@ -533,6 +542,20 @@ class Settings:
         if problems:
             raise SettingsError(problems)
         return cls(**values)
+
+
+def read_variable(field: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One variable, parsed as ``Settings`` would, for a command that needs no
+    other setting (``titles link`` runs without a database)."""
+    env = os.environ if environ is None else environ
+    (var,) = (v for v in VARIABLES if v.field == field)
+    raw = env.get(var.env) or var.default
+    if raw is None:
+        raise SettingsError([f"{var.env} is missing ({var.doc})"])
+    try:
+        return var.parse(raw.strip())
+    except ValueError as exc:
+        raise SettingsError([f"{var.env} is malformed: {exc}"]) from None
 
 
 def markdown_table() -> str:

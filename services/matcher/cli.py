@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared import audit, db
-from shared.service import load_settings
-from shared.settings import Settings
+from shared.service import EXIT_CONFIG, load_settings
+from shared.settings import Settings, SettingsError
 
 if TYPE_CHECKING:  # imported when used: the title machinery is not needed by every command
     from services.matcher.titles import TitleMatcher
@@ -190,7 +190,7 @@ def _positive(text: str) -> int:
 
 
 def _link(args: argparse.Namespace) -> int:
-    from services.matcher import esco
+    from services.matcher import embeddings, esco
     from services.matcher.linker import Linker
 
     directory: Path = args.esco
@@ -206,7 +206,14 @@ def _link(args: argparse.Namespace) -> int:
         raise CommandError("BadEsco", f"cannot read {directory}: {exc}", EXIT_DATA) from None
     if not concepts:
         raise CommandError("BadEsco", f"{directory}: no concept has a label", EXIT_DATA)
-    linker = Linker(concepts)
+    try:
+        # the packaged embeddings, unless switched off (lexical ranking then);
+        # every label is embedded (as evaluated): minutes of CPU for a whole
+        # export the first time, then read from the cache in var/embeddings
+        vectors = embeddings.label_vectors([label for c in concepts for _, label in c.labels])
+    except SettingsError as exc:
+        raise CommandError("BadSettings", str(exc), EXIT_CONFIG) from None
+    linker = Linker(concepts, vectors)
     for line in sys.stdin:
         title = line.strip()
         if not title:

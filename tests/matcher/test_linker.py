@@ -304,7 +304,10 @@ def run(capsys, monkeypatch, argv, stdin=""):
     return code, out, err
 
 
-def test_titles_link_writes_one_json_line_per_title(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("embeddings", ["on", "off"])
+def test_titles_link_writes_one_json_line_per_title(tmp_path, capsys, monkeypatch, embeddings):
+    monkeypatch.setenv("PASSAPAROLA_TITLE_EMBEDDINGS", embeddings)
+    monkeypatch.chdir(tmp_path)  # the label embeddings' cache: var/embeddings here
     write_export(tmp_path)
     stdin = "Segretaria di direzione (m/f)\n\nReceptionist sökes\n"
     code, out, _ = run(capsys, monkeypatch, ["titles", "link", "--esco", str(tmp_path)], stdin)
@@ -325,7 +328,22 @@ def test_titles_link_writes_one_json_line_per_title(tmp_path, capsys, monkeypatc
     (line,) = [json.loads(x) for x in out.splitlines()]
     assert line["title"] == "EA"
     assert [c["uri"] for c in line["concepts"]] == ["u:ea"]
-    assert 0.8 <= line["concepts"][0]["score"] <= 1.0
+    # (with embeddings the score is mostly the rescaled cosine of "EA", a
+    # two-letter title the model reads little into: lower, still first)
+    assert (0.8 if embeddings == "off" else 0.0) < line["concepts"][0]["score"] <= 1.0
+    # with embeddings, the preferred labels' vectors were cached, once
+    cached = list((tmp_path / "var" / "embeddings").glob("*.npy"))
+    assert len(cached) == (1 if embeddings == "on" else 0)
+
+
+def test_titles_link_names_a_malformed_embeddings_setting(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PASSAPAROLA_TITLE_EMBEDDINGS", "maybe")
+    write_export(tmp_path)
+    code, out, err = run(capsys, monkeypatch, ["titles", "link", "--esco", str(tmp_path)], "EA\n")
+    assert code == 78
+    assert "BadSettings" in err
+    assert "PASSAPAROLA_TITLE_EMBEDDINGS" in err
+    assert out == ""
 
 
 def test_titles_link_names_its_errors(tmp_path, capsys, monkeypatch):
