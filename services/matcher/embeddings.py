@@ -177,6 +177,8 @@ def cached(
             found = None  # a torn or foreign file: recompute and replace it
         if found is not None and found.shape == (len(texts), DIM) and found.dtype == np.float32:
             return np.asarray(found, dtype=np.float32)
+    # A whole export is minutes of CPU the first time: say so, not hang silently.
+    log.warning("title_embeddings_computing", texts=len(texts), cache=str(directory))
     vectors = embed(texts)
     directory.mkdir(parents=True, exist_ok=True)
     # Written beside and renamed: a reader never sees half a file.
