@@ -13,10 +13,11 @@ prefixed with a fresh name, deleted afterwards).
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -24,6 +25,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 import pytest
+import structlog
 from aio_pika.abc import AbstractRobustConnection
 
 from shared import migrations, quarantine
@@ -58,6 +60,22 @@ def _stack_env() -> dict[str, str]:
         key, _, value = line.removeprefix("export ").partition("=")
         values[key] = value
     return values
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """Logging is process-wide: a test that configures it (a CLI run in the
+    test's process sets ``warning``) leaves it as it found it, so that a
+    later test's ``structlog.testing.capture_logs`` still sees info events
+    (our loggers filter by level before any processor runs)."""
+    config = structlog.get_config()
+    saved = {**config, "processors": list(config["processors"])}
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

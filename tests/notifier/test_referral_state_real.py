@@ -215,8 +215,8 @@ async def test_a_referral_the_company_has_not_taken_yet_says_so_and_can_be_withd
         await page.screenshot(path=SHOTS / "referral-delayed-it-375.png", full_page=True)
         # Still the member's to take back, with the keyboard as with a mouse.
         await page.get_by_role("button", name="Ritira la segnalazione").focus()
-        await page.keyboard.press("Enter")
-        await page.wait_for_load_state()
+        async with page.expect_navigation():
+            await page.keyboard.press("Enter")
         assert "Segnalazione ritirata" in await page.inner_text("body")
         await page.close()
 
