@@ -44,8 +44,6 @@ import asyncio
 import dataclasses
 import os
 import random
-import re
-import subprocess
 import time
 import uuid
 from dataclasses import replace
@@ -55,7 +53,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from benchmarks import notifier_bench
+from benchmarks import notifier_bench, proc_cpu
 from services.notifier import queries
 from services.notifier.preview import sample_jobs
 from services.notifier.sender import SENDERS, SMTP_CONNECTIONS, Dispatcher
@@ -186,49 +184,6 @@ async def seed(
     return len(job_rows)
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat(pid: int) -> list[bytes]:
-    """The fields of ``/proc/<pid>/stat`` after the command name (state first)."""
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rpartition(b")")[2].split()
-
-
-def _cpu_of(pid: int, tree: bool) -> float:
-    """CPU seconds of ``pid`` (with its reaped children); with ``tree``, also
-    those of its live children (PostgreSQL's backends), each with theirs."""
-    fields = _stat(pid)
-    # After the name: state, ppid, ..., utime is the 12th, then stime, cutime, cstime.
-    total = sum(int(x) for x in fields[11:15])
-    if tree:
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                child = _stat(int(entry.name))
-            except OSError:  # gone meanwhile: its parent has reaped it (counted in cutime)
-                continue
-            if int(child[1]) == pid:
-                total += sum(int(x) for x in child[11:15])
-    return total / _TICKS
-
-
-def _listener(port: int) -> int | None:
-    """The pid listening on ``port`` on this machine, if ``ss`` can tell."""
-    try:
-        out = subprocess.run(
-            ["ss", "-ltnpH", f"sport = :{port}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    found = re.search(r"pid=(\d+)", out)
-    return int(found.group(1)) if found else None
-
-
 class ServerCpu:
     """CPU seconds of the stack's servers and of this process, read together."""
 
@@ -239,7 +194,7 @@ class ServerCpu:
             ("SMTP sink", settings.smtp_port, False),
             ("RabbitMQ (not on the path)", urlsplit(settings.amqp_url).port or 5672, False),
         ):
-            pid = _listener(port)
+            pid = proc_cpu.listener(port)
             if pid is not None:
                 self.pids[name] = (pid, tree)
 
@@ -247,7 +202,7 @@ class ServerCpu:
         cpu = {"notifier (this process)": time.process_time()}
         for name, (pid, tree) in self.pids.items():
             try:
-                cpu[name] = _cpu_of(pid, tree)
+                cpu[name] = proc_cpu.cpu_of(pid, tree)
             except OSError:
                 cpu[name] = float("nan")
         return cpu

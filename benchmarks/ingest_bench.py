@@ -33,10 +33,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
 
+from benchmarks import proc_cpu
 from services.ingest.signing import new_secret, sign
 from tests.helpers import ServiceProcess, free_port
 
@@ -86,6 +88,12 @@ class Figures:
     elapsed: float = 0.0
     cpu_s: float = 0.0  # the server process's, user + system
     latencies: list[float] = field(default_factory=list)
+    # PostgreSQL's, RabbitMQ's and this client's CPU over the same phases.
+    others: dict[str, float] = field(default_factory=dict)
+
+    def add_others(self, before: dict[str, float], after: dict[str, float]) -> None:
+        for name, value in after.items():
+            self.others[name] = self.others.get(name, 0.0) + value - before[name]
 
     def summary(self) -> dict[str, float]:
         latencies = sorted(self.latencies)
@@ -95,6 +103,18 @@ class Figures:
             "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
             "cpu_ms": self.cpu_s / self.accepted * 1000,
         }
+
+
+# The stack's servers whose CPU is read beside the endpoint's: (pid, with its
+# children). Set in main from the ports of the stack's settings.
+SERVERS: dict[str, tuple[int, bool]] = {}
+
+
+def others_cpu() -> dict[str, float]:
+    cpu = {"client (this process)": time.process_time()}
+    for name, (pid, tree) in SERVERS.items():
+        cpu[name] = proc_cpu.cpu_of(pid, tree)
+    return cpu
 
 
 def pid_of(process: ServiceProcess) -> int:
@@ -142,10 +162,11 @@ async def drive(
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
-        started, cpu = time.perf_counter(), cpu_seconds(pids)
+        started, cpu, others = time.perf_counter(), cpu_seconds(pids), others_cpu()
         await asyncio.gather(*[worker(http) for _ in range(concurrency)])
         elapsed = time.perf_counter() - started
         into.cpu_s += cpu_seconds(pids) - cpu
+        into.add_others(others, others_cpu())
     accepted = statuses.get(202, 0)
     if accepted != requests:
         raise SystemExit(f"not every request was accepted: {statuses}")
@@ -188,7 +209,7 @@ async def drive_open(
 
     connector = aiohttp.TCPConnector(limit=1000)
     async with aiohttp.ClientSession(connector=connector) as http:
-        started, cpu = time.perf_counter(), cpu_seconds(pids)
+        started, cpu, others = time.perf_counter(), cpu_seconds(pids), others_cpu()
         sending: list[asyncio.Task[None]] = []
         for i, (body, headers) in enumerate(prepared):
             at = started + i / rate
@@ -199,6 +220,7 @@ async def drive_open(
         await asyncio.gather(*sending)
         elapsed = time.perf_counter() - started
         into.cpu_s += cpu_seconds(pids) - cpu
+        into.add_others(others, others_cpu())
     accepted = statuses.get(202, 0)
     if accepted != requests:
         raise SystemExit(f"not every request was accepted: {statuses}")
@@ -231,6 +253,13 @@ async def main() -> None:
     )
     args = parser.parse_args()
     env = stack_env()
+    for server, url, tree in (
+        ("PostgreSQL", env["PASSAPAROLA_DATABASE_URL"], True),
+        ("RabbitMQ", env["PASSAPAROLA_AMQP_URL"], False),
+    ):
+        pid = proc_cpu.listener(urlsplit(url).port or 0)
+        if pid is not None:
+            SERVERS[server] = (pid, tree)
     admin_url = env["PASSAPAROLA_DATABASE_URL"]
     name = f"bench_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(admin_url)
@@ -374,6 +403,29 @@ async def main() -> None:
                 f"| {label} | {figures['rate']:.0f} | {figures['p50_ms']:.1f} "
                 f"| {figures['p99_ms']:.1f} | {figures['cpu_ms']:.3f} |"
             )
+    print(
+        "\nCPU per accepted request (µs), closed-loop rounds, process by process (the"
+        " ingest process also runs the outbox relay; events it publishes after its"
+        " phase ended are in the next bare phase's PostgreSQL and RabbitMQ figures):\n"
+    )
+    names = ["server", *sorted(bare_figures.others), "all"]
+    print("| endpoint | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    totals = {}
+    for label, phase in (("bare", bare_figures), ("ingest", durable_figures)):
+        row = {"server": phase.cpu_s, **phase.others}
+        row["all"] = sum(row.values())
+        totals[label] = row["all"] / phase.accepted
+        print(
+            f"| {label} | "
+            + " | ".join(f"{row[n] / phase.accepted * 1e6:,.0f}" for n in names)
+            + " |"
+        )
+    cores = os.cpu_count() or 1
+    print(
+        f"\nbound on {cores} cores: bare {cores / totals['bare']:,.0f}/s, ingest"
+        f" {cores / totals['ingest']:,.0f}/s; ratio of the bounds: "
+        f"{totals['bare'] / totals['ingest']:.2f}"
+    )
     print(f"\nlog level of ingest: {args.log_level}")
     print(f"ratio durable/bare: {durable['rate'] / baseline['rate']:.2f}")
     # The ingest process also runs the outbox relay (publishing each event);
