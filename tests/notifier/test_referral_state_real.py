@@ -29,18 +29,28 @@ pytestmark = pytest.mark.real
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
+async def _interested_link(
+    publisher, pool, settings, process, member_id: str, language: str
+) -> str:
+    """A member told of one opening by a real email: the email's "interested" link."""
+    box = Mailbox(domain())
+    member = member_event(
+        settings.secret_key, member_id, f"{member_id}@{box.domain}", language=language
+    )
+    await publisher.publish(member)
+    await member_known(pool, member_id)
+    await publisher.publish(match_event(member_id, posting_id=f"p-{member_id}"))
+    (mail,) = await box.wait_for(1)
+    (link,) = re.findall(rf"{re.escape(process.url)}/i/[A-Za-z0-9_-]+", mail.text("plain"))
+    return str(link)
+
+
 async def test_a_failed_referral_says_so(service_env, tmp_path, amqp, topology, settings, pool):
     publisher = await Publisher.create(await amqp.channel(), topology)
     process = NotifierProcess(base_env(service_env, free_port()), tmp_path / "notifier.log")
     await process.start()
     try:
-        box = Mailbox(domain())
-        member = member_event(settings.secret_key, "m-ref", f"ref@{box.domain}", language="en")
-        await publisher.publish(member)
-        await member_known(pool, "m-ref")
-        await publisher.publish(match_event("m-ref", posting_id="p-ref"))
-        (mail,) = await box.wait_for(1)
-        (link,) = re.findall(rf"{re.escape(process.url)}/i/[A-Za-z0-9_-]+", mail.text("plain"))
+        link = await _interested_link(publisher, pool, settings, process, "m-ref", "en")
 
         async with aiohttp.ClientSession() as http:
             async with http.get(link) as resp:
@@ -181,13 +191,7 @@ async def test_a_referral_the_company_has_not_taken_yet_says_so_and_can_be_withd
     process = NotifierProcess(base_env(service_env, free_port()), tmp_path / "notifier.log")
     await process.start()
     try:
-        box = Mailbox(domain())
-        member = member_event(settings.secret_key, "m-late", f"late@{box.domain}", language="it")
-        await publisher.publish(member)
-        await member_known(pool, "m-late")
-        await publisher.publish(match_event("m-late", posting_id="p-late"))
-        (mail,) = await box.wait_for(1)
-        (link,) = re.findall(rf"{re.escape(process.url)}/i/[A-Za-z0-9_-]+", mail.text("plain"))
+        link = await _interested_link(publisher, pool, settings, process, "m-late", "it")
         async with aiohttp.ClientSession() as http:
             await _refer(http, link)
         referral_id = await pool.fetchval(
