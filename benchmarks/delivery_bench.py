@@ -21,8 +21,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-import asyncpg
-
+from benchmarks import scratch_db
 from services.notifier import handlers
 from services.notifier.sender import SENDERS, SMTP_CONNECTIONS, Dispatcher
 from shared import db, migrations, quarantine
@@ -32,25 +31,6 @@ from shared.sealing import Sealer
 from shared.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "notifier" / "migrations"
-
-
-async def _scratch(settings: Settings) -> tuple[str, str]:
-    name = f"bench_delivery_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(settings.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = settings.database_url.rpartition("/")
-    return name, f"{base}/{name}"
-
-
-async def _drop(settings: Settings, name: str) -> None:
-    admin = await asyncpg.connect(settings.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def run(settings: Settings, emails: int, senders: int, domain: str, window: int) -> float:
@@ -117,13 +97,13 @@ async def main() -> None:
     base = Settings.from_env(os.environ)
     for senders in args.senders:
         for window in args.window:
-            name, url = await _scratch(base)
+            name, url = await scratch_db.create(base.database_url, "bench_delivery")
             try:
                 settings = replace(base, database_url=url)
                 domain = f"bench{uuid.uuid4().hex[:6]}.example"
                 rate = await run(settings, args.emails, senders, domain, window)
             finally:
-                await _drop(base, name)
+                await scratch_db.drop(base.database_url, name)
             load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
             print(
                 f"{args.emails} emails, {senders} sender(s) side by side (each a window of "

@@ -51,9 +51,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import asyncpg
-
-from benchmarks import notifier_bench, proc_cpu
+from benchmarks import notifier_bench, proc_cpu, scratch_db
 from services.notifier import queries
 from services.notifier.preview import sample_jobs
 from services.notifier.sender import SENDERS, SMTP_CONNECTIONS, Dispatcher
@@ -96,25 +94,6 @@ NOTIFICATION_COLUMNS = (
 
 def _load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-async def _scratch(settings: Settings) -> tuple[str, str]:
-    name = f"bench_digest_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(settings.database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = settings.database_url.rpartition("/")
-    return name, f"{base}/{name}"
-
-
-async def _drop(settings: Settings, name: str) -> None:
-    admin = await asyncpg.connect(settings.database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def seed(
@@ -407,7 +386,7 @@ async def main() -> None:
     logs.configure(fmt="json", stream=log_file)
     baseline = args.baseline_members or max(1, args.members // 20)
     print(f"load average at start: {_load()}", flush=True)
-    name, url = await _scratch(base)
+    name, url = await scratch_db.create(base.database_url, "bench_digest")
     try:
         await run(
             replace(base, database_url=url),
@@ -419,7 +398,7 @@ async def main() -> None:
             args.connections,
         )
     finally:
-        await _drop(base, name)
+        await scratch_db.drop(base.database_url, name)
 
 
 if __name__ == "__main__":

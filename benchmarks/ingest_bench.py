@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -30,15 +31,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import asyncpg
 
-from benchmarks import proc_cpu
+from benchmarks import proc_cpu, scratch_db
 from services.ingest.signing import new_secret, sign
 from tests.helpers import ServiceProcess, free_port
 
@@ -81,6 +82,14 @@ def posting(i: int) -> dict[str, Any]:
 
 
 @dataclass
+class Phase:
+    """What the requests of one phase were answered, and how fast."""
+
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Figures:
     """What one endpoint did over all its rounds."""
 
@@ -91,9 +100,23 @@ class Figures:
     # PostgreSQL's, RabbitMQ's and this client's CPU over the same phases.
     others: dict[str, float] = field(default_factory=dict)
 
-    def add_others(self, before: dict[str, float], after: dict[str, float]) -> None:
-        for name, value in after.items():
-            self.others[name] = self.others.get(name, 0.0) + value - before[name]
+    @contextlib.contextmanager
+    def phase(self, pids: list[int], requests: int) -> Iterator[Phase]:
+        """One phase of ``requests`` requests to the server running as
+        ``pids``: its time, everyone's CPU and the answers, added to these
+        figures; every request must have been accepted."""
+        seen = Phase()
+        started, cpu, others = time.perf_counter(), cpu_seconds(pids), others_cpu()
+        yield seen
+        self.elapsed += time.perf_counter() - started
+        self.cpu_s += cpu_seconds(pids) - cpu
+        for name, value in others_cpu().items():
+            self.others[name] = self.others.get(name, 0.0) + value - others[name]
+        accepted = seen.statuses.get(202, 0)
+        if accepted != requests:
+            raise SystemExit(f"not every request was accepted: {seen.statuses}")
+        self.accepted += accepted
+        self.latencies.extend(seen.latencies)
 
     def summary(self) -> dict[str, float]:
         latencies = sorted(self.latencies)
@@ -144,35 +167,24 @@ async def drive(
     """``requests`` postings numbered from ``first`` (each round new ones),
     to the server running as ``pids``."""
     bodies = [json.dumps(posting(first + i)).encode() for i in range(requests)]
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
 
-    async def worker(http: aiohttp.ClientSession) -> None:
+    async def worker(http: aiohttp.ClientSession, seen: Phase) -> None:
         while not queue.empty():
             body = queue.get_nowait()
             headers = signed(secret, body)
             started = time.perf_counter()
             async with http.post(url, data=body, headers=headers) as response:
                 await response.read()
-                statuses[response.status] = statuses.get(response.status, 0) + 1
-            latencies.append(time.perf_counter() - started)
+                seen.statuses[response.status] = seen.statuses.get(response.status, 0) + 1
+            seen.latencies.append(time.perf_counter() - started)
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as http:
-        started, cpu, others = time.perf_counter(), cpu_seconds(pids), others_cpu()
-        await asyncio.gather(*[worker(http) for _ in range(concurrency)])
-        elapsed = time.perf_counter() - started
-        into.cpu_s += cpu_seconds(pids) - cpu
-        into.add_others(others, others_cpu())
-    accepted = statuses.get(202, 0)
-    if accepted != requests:
-        raise SystemExit(f"not every request was accepted: {statuses}")
-    into.accepted += accepted
-    into.elapsed += elapsed
-    into.latencies.extend(latencies)
+        with into.phase(pids, requests) as seen:
+            await asyncio.gather(*[worker(http, seen) for _ in range(concurrency)])
 
 
 def signed(secret: str, body: bytes) -> dict[str, str]:
@@ -196,37 +208,27 @@ async def drive_open(
         (body, signed(secret, body))
         for body in (json.dumps(posting(first + i)).encode() for i in range(requests))
     ]
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
 
     async def send(
-        http: aiohttp.ClientSession, body: bytes, headers: dict[str, str], at: float
+        http: aiohttp.ClientSession, body: bytes, headers: dict[str, str], at: float, seen: Phase
     ) -> None:
         async with http.post(url, data=body, headers=headers) as response:
             await response.read()
-            statuses[response.status] = statuses.get(response.status, 0) + 1
-        latencies.append(time.perf_counter() - at)
+            seen.statuses[response.status] = seen.statuses.get(response.status, 0) + 1
+        seen.latencies.append(time.perf_counter() - at)
 
     connector = aiohttp.TCPConnector(limit=1000)
     async with aiohttp.ClientSession(connector=connector) as http:
-        started, cpu, others = time.perf_counter(), cpu_seconds(pids), others_cpu()
-        sending: list[asyncio.Task[None]] = []
-        for i, (body, headers) in enumerate(prepared):
-            at = started + i / rate
-            delay = at - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            sending.append(asyncio.create_task(send(http, body, headers, at)))
-        await asyncio.gather(*sending)
-        elapsed = time.perf_counter() - started
-        into.cpu_s += cpu_seconds(pids) - cpu
-        into.add_others(others, others_cpu())
-    accepted = statuses.get(202, 0)
-    if accepted != requests:
-        raise SystemExit(f"not every request was accepted: {statuses}")
-    into.accepted += accepted
-    into.elapsed += elapsed
-    into.latencies.extend(latencies)
+        with into.phase(pids, requests) as seen:
+            started = time.perf_counter()
+            sending: list[asyncio.Task[None]] = []
+            for i, (body, headers) in enumerate(prepared):
+                at = started + i / rate
+                delay = at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sending.append(asyncio.create_task(send(http, body, headers, at, seen)))
+            await asyncio.gather(*sending)
 
 
 async def main() -> None:
@@ -261,11 +263,7 @@ async def main() -> None:
         if pid is not None:
             SERVERS[server] = (pid, tree)
     admin_url = env["PASSAPAROLA_DATABASE_URL"]
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    db_url = admin_url.rsplit("/", 1)[0] + "/" + name
+    name, db_url = await scratch_db.create(admin_url, "bench")
     port, bare_port = free_port(), free_port()
     service_env = {
         **os.environ,
@@ -366,9 +364,7 @@ async def main() -> None:
     finally:
         for process in [*ingests, *bares]:
             process.kill()
-        admin = await asyncpg.connect(admin_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await scratch_db.drop(admin_url, name)
     print(
         f"\n{args.requests} signed job.created webhooks per endpoint, {args.concurrency} "
         f"concurrent connections, {args.rounds} rounds each, taking turns, "
